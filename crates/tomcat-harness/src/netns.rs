@@ -1,0 +1,71 @@
+//! A private network namespace for one test: only `lo`, with multicast on and 224.0.0.0/4 routed
+//! to it, so that no cluster traffic can leave the machine.
+//!
+//! A holder process (`unshare --net`) keeps the namespace alive; every program of the test is
+//! started inside it with `nsenter`. Making a namespace needs root (CI runs as root); without it
+//! [`NetNs::new`] says why and tests fall back to static membership on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A network namespace that lives as long as this value.
+pub struct NetNs {
+    holder: Child,
+}
+
+impl NetNs {
+    /// Makes the namespace and sets up `lo` for multicast.
+    pub fn new() -> Result<NetNs, String> {
+        let script = "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo \
+                      && echo ready && exec sleep 100000";
+        let mut holder = Command::new("unshare")
+            .args(["--net", "--fork", "--kill-child", "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run unshare: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .map_err(|e| format!("reading from the namespace holder: {e}"))?;
+        if line.trim() != "ready" {
+            let _ = holder.kill();
+            let out = holder.wait_with_output().map_err(|e| e.to_string())?;
+            return Err(format!(
+                "cannot make a network namespace (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(NetNs { holder })
+    }
+
+    /// Whether this machine lets us make namespaces (we are root).
+    pub fn available() -> bool {
+        // Effective uid 0 is what `unshare --net` needs here.
+        std::fs::read_to_string("/proc/self/status")
+            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
+            .unwrap_or(false)
+    }
+
+    /// The pid whose namespace programs join: the `sh` that `unshare --fork` started.
+    fn pid(&self) -> u32 {
+        // unshare --fork runs sh as its child; nsenter can target unshare itself, whose network
+        // namespace is the new one too (unshare switches before forking).
+        self.holder.id()
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/proc/{}/ns/net", self.pid())).arg("--").arg(program);
+        c
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
