@@ -4,3 +4,4 @@
 //! - [`mcast`]: the membership multicast socket, set up as Tomcat's `McastServiceImpl` does.
 
 pub mod mcast;
+pub mod server_xml;
