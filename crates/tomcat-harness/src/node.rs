@@ -86,10 +86,14 @@ impl TomcatNode {
 
     /// Waits until the log has a line containing every one of `needles`, and returns that line.
     pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> Result<String, String> {
-        wait_for(timeout, || {
-            self.log().lines().find(|l| needles.iter().all(|n| l.contains(n))).map(str::to_string)
-        })
-        .ok_or_else(|| format!("node {} logged no line with {needles:?} within {timeout:?}:\n{}", self.config.name, tail(&self.log(), 40)))
+        wait_for(timeout, || self.log().lines().find(|l| needles.iter().all(|n| l.contains(n))).map(str::to_string))
+            .ok_or_else(|| {
+                format!(
+                    "node {} logged no line with {needles:?} within {timeout:?}:\n{}",
+                    self.config.name,
+                    tail(&self.log(), 40)
+                )
+            })
     }
 
     /// SIGKILL, as `kill -9`.

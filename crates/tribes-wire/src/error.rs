@@ -17,10 +17,10 @@ pub enum DecodeError {
     #[error("member host length {len} at offset {offset} is over 127")]
     HostTooLong { offset: usize, len: u8 },
     /// The member packet's body length does not match the sum of its fields.
-    #[error("member body length {declared} at offset 10 does not match its fields ({actual} bytes)")]
-    BodyLength { declared: usize, actual: usize },
+    #[error("member body length {declared} at offset {offset} does not match its fields ({actual} bytes)")]
+    BodyLength { offset: usize, declared: usize, actual: usize },
     /// Bytes follow the end of a structure that must fill its buffer exactly.
-    #[error("{count} unexpected bytes after the {what} at offset {offset}")]
+    #[error("{count} unexpected byte(s) after the {what} at offset {offset}")]
     TrailingBytes { what: &'static str, offset: usize, count: usize },
 }
 
@@ -32,13 +32,14 @@ impl DecodeError {
             | DecodeError::NegativeLength { offset, .. }
             | DecodeError::BadMarker { offset, .. }
             | DecodeError::HostTooLong { offset, .. }
-            | DecodeError::TrailingBytes { offset, .. } => offset,
-            DecodeError::BodyLength { .. } => 10,
+            | DecodeError::TrailingBytes { offset, .. }
+            | DecodeError::BodyLength { offset, .. } => offset,
         }
     }
 
-    /// The same error with its offset moved by `by` bytes, for a structure nested in another.
-    pub(crate) fn shifted(self, by: usize) -> Self {
+    /// The same error with its offset moved by `by` bytes: for a structure nested in another, or
+    /// to count from the start of a whole capture.
+    pub fn shifted(self, by: usize) -> Self {
         match self {
             DecodeError::Truncated { what, offset, needed, available } => {
                 DecodeError::Truncated { what, offset: offset + by, needed, available }
@@ -51,7 +52,9 @@ impl DecodeError {
             DecodeError::TrailingBytes { what, offset, count } => {
                 DecodeError::TrailingBytes { what, offset: offset + by, count }
             }
-            e @ DecodeError::BodyLength { .. } => e,
+            DecodeError::BodyLength { offset, declared, actual } => {
+                DecodeError::BodyLength { offset: offset + by, declared, actual }
+            }
         }
     }
 }

@@ -160,10 +160,7 @@ mod tests {
     #[test]
     fn a_giant_length_is_refused_before_anything_is_allocated() {
         let mut src = BytesMut::from(&hex!("464c5432303032 7fffffff")[..]);
-        assert_eq!(
-            FrameDecoder::new(1024).decode(&mut src),
-            Err(FrameError::TooLong { len: 0x7fff_ffff, max: 1024 })
-        );
+        assert_eq!(FrameDecoder::new(1024).decode(&mut src), Err(FrameError::TooLong { len: 0x7fff_ffff, max: 1024 }));
         let mut src = BytesMut::from(&hex!("464c5432303032 80000000")[..]);
         assert_eq!(FrameDecoder::new(1024).decode(&mut src), Err(FrameError::NegativeLength { len: i32::MIN }));
     }

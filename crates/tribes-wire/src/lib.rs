@@ -17,6 +17,8 @@ pub mod channel_data;
 pub mod control;
 mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod member;
 pub mod options;
 mod read;

@@ -227,7 +227,7 @@ impl Member {
         let payload = r.len_bytes("payload length", "payload")?;
         let actual = r.pos() - body_start;
         if actual != declared {
-            return Err(DecodeError::BodyLength { declared, actual });
+            return Err(DecodeError::BodyLength { offset: MBR_BEGIN.len(), declared, actual });
         }
         r.marker("TRIBES-E end", &MBR_END)?;
         r.finish("member packet")?;

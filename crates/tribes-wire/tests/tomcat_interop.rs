@@ -161,7 +161,8 @@ fn every_case_is_byte_identical_to_what_tomcat_writes() {
         for line in out.lines() {
             let (name, hex) = line.split_once(' ').unwrap_or((line, ""));
             let theirs = unhex(hex);
-            let mine = ours.get(name).unwrap_or_else(|| panic!("Tomcat {} emitted unknown case {name}", tomcat.version));
+            let mine =
+                ours.get(name).unwrap_or_else(|| panic!("Tomcat {} emitted unknown case {name}", tomcat.version));
             assert!(
                 mine[..] == theirs[..],
                 "Tomcat {} case {name}:\n tomcat {}\n ours   {}",
@@ -182,7 +183,8 @@ fn tomcat_reads_every_field_we_write() {
     let input: String = cases.iter().map(|c| format!("{} {}\n", c.name, hex::encode(&ours[&c.name]))).collect();
     for tomcat in tomcat_harness::tomcats() {
         let home = tomcat.home.display().to_string();
-        let out = tomcat_harness::run_java_script("run-tribeswire.sh", &[&home, "read", &case_file()], input.as_bytes());
+        let out =
+            tomcat_harness::run_java_script("run-tribeswire.sh", &[&home, "read", &case_file()], input.as_bytes());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), cases.len(), "Tomcat {} answered {} lines", tomcat.version, lines.len());
         for (case, line) in cases.iter().zip(lines) {
@@ -225,7 +227,8 @@ fn tomcat_counts_and_extracts_our_frame_stream_split_anywhere() {
     assert_eq!(ours_out.len(), frames.len());
     for tomcat in tomcat_harness::tomcats() {
         let home = tomcat.home.display().to_string();
-        let out = tomcat_harness::run_java_script("run-tribeswire.sh", &[&home, "stream", &case_file()], chunks.as_bytes());
+        let out =
+            tomcat_harness::run_java_script("run-tribeswire.sh", &[&home, "stream", &case_file()], chunks.as_bytes());
         let extracted: Vec<&str> = out.lines().filter(|l| !l.starts_with("count=")).collect();
         assert_eq!(extracted.len(), frames.len(), "Tomcat {} extracted {} frames", tomcat.version, extracted.len());
         for (case, line) in frames.iter().zip(extracted) {

@@ -30,7 +30,13 @@ pub struct McastSocketConfig {
 
 impl Default for McastSocketConfig {
     fn default() -> Self {
-        McastSocketConfig { group: Ipv4Addr::new(228, 0, 0, 4), port: 45564, interface: None, ttl: None, loopback: true }
+        McastSocketConfig {
+            group: Ipv4Addr::new(228, 0, 0, 4),
+            port: 45564,
+            interface: None,
+            ttl: None,
+            loopback: true,
+        }
     }
 }
 
@@ -67,7 +73,8 @@ pub fn open(config: &McastSocketConfig) -> Result<UdpSocket, McastError> {
     if !config.group.is_multicast() {
         return Err(McastError::NotMulticast { address: config.group });
     }
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(|source| McastError::Socket { source })?;
+    let socket =
+        Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(|source| McastError::Socket { source })?;
     let opt = |option: &'static str| move |source| McastError::Option { option, source };
     socket.set_reuse_address(true).map_err(opt("SO_REUSEADDR"))?;
     socket.set_nonblocking(true).map_err(opt("O_NONBLOCK"))?;

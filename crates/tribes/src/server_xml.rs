@@ -158,10 +158,16 @@ mod tests {
 
     #[test]
     fn a_cluster_in_a_host_is_found_there() {
-        let xml = HOWTO.replace("<Host name=\"localhost\" appBase=\"webapps\"/>", "<Host name=\"a\"><Cluster x=\"1\"/></Host>");
+        let xml = HOWTO
+            .replace("<Host name=\"localhost\" appBase=\"webapps\"/>", "<Host name=\"a\"><Cluster x=\"1\"/></Host>");
         let err = parse(&xml, None).unwrap_err();
         assert!(err.to_string().contains("2 <Cluster> elements"), "{err}");
-        let only_engine = xml.replace("<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\" channelSendOptions=\"8\">", "<Clustre>").replace("</Cluster>\n      <Host", "</Clustre>\n      <Host");
+        let only_engine = xml
+            .replace(
+                "<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\" channelSendOptions=\"8\">",
+                "<Clustre>",
+            )
+            .replace("</Cluster>\n      <Host", "</Clustre>\n      <Host");
         let c = parse(&only_engine, Some("a")).unwrap();
         assert_eq!(c.placement, ClusterPlacement::Host { engine: "Catalina".into(), host: "a".into() });
     }
