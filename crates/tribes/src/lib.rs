@@ -2,6 +2,13 @@
 //! machines of `tribes-proto` with what they read.
 //!
 //! - [`mcast`]: the membership multicast socket, set up as Tomcat's `McastServiceImpl` does.
+//! - [`membership`]: the multicast membership service (a task around the `tribes-proto` machine).
+//! - [`receiver`]: the TCP receiver (ACK rules, control messages dropped).
+//! - [`doctor`]: hints for operators when membership does not work.
+//! - [`server_xml`]: the `<Cluster>` element of a Tomcat server.xml.
 
+pub mod doctor;
 pub mod mcast;
+pub mod membership;
+pub mod receiver;
 pub mod server_xml;

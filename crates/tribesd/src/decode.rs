@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use bytes::{Bytes, BytesMut};
 use tribes_wire::frame::{DEFAULT_MAX_FRAME_LEN, HEADER_LEN, OVERHEAD, START};
 use tribes_wire::member::MBR_BEGIN;
-use tribes_wire::{Ack, ChannelData, DecodeError, FrameDecoder, FrameError, Member};
+use tribes_wire::{Ack, ChannelData, FrameDecoder, FrameError, Member};
 
 mod hex_text;
 mod human;

@@ -1,13 +1,17 @@
 //! `tribesd`: a Tomcat Tribes cluster node and the operator's tools.
 //!
-//! Today it has one subcommand, `decode`, which prints every field of a captured Tribes frame
-//! stream or member packet. `run`, `members`, `sessions` and `stats` come later.
+//! - `run`: join a Tomcat cluster as a member (multicast membership and a receiver).
+//! - `members`: listen to the membership group without joining it; a multicast doctor.
+//! - `decode`: print every field of a captured Tribes frame stream or member packet.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config;
 mod decode;
+mod members;
+mod run;
 
 #[derive(Debug, Parser)]
 #[command(name = "tribesd", version, about = "A Tomcat Tribes cluster node and the operator's tools")]
@@ -18,13 +22,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Join the cluster as a member, configured like Tomcat's <Cluster> (--server-xml and flags).
+    Run(run::RunArgs),
+    /// Listen to the membership group and list every member heard (does not join).
+    Members(members::MembersArgs),
     /// Decode Tribes bytes (frames, a member packet or a bare ChannelData) and print every field.
     Decode(decode::DecodeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Members(args) => members::run(&args),
         Command::Decode(args) => decode::run(&args),
     }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (info by default).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
