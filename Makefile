@@ -26,4 +26,4 @@ bench: setup
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || { echo "make fuzz needs cargo-fuzz and a nightly toolchain: see fuzz/README.md"; exit 1; }
 	cd fuzz && for t in $$(cargo +nightly fuzz list); do \
-	  cargo +nightly fuzz run $$t seeds -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	  mkdir -p corpus/$$t && cargo +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done

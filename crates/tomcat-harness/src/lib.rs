@@ -101,3 +101,4 @@ pub fn run_java_script(script: &str, args: &[&str], stdin: &[u8]) -> String {
 
 pub mod netns;
 pub mod node;
+pub mod process;

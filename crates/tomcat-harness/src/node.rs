@@ -4,10 +4,10 @@
 //! to 127.0.0.1, started with `-Djava.net.preferIPv4Stack=true` inside a test's namespace.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::netns::NetNs;
+use crate::process::LoggedChild;
 use crate::Tomcat;
 
 /// What differs between the nodes of one test.
@@ -42,7 +42,7 @@ pub struct TomcatNode {
     pub tomcat: Tomcat,
     pub config: NodeConfig,
     pub base: PathBuf,
-    child: Option<Child>,
+    pub process: LoggedChild,
 }
 
 impl TomcatNode {
@@ -57,10 +57,9 @@ impl TomcatNode {
         std::fs::copy(tomcat.home.join("conf/web.xml"), base.join("conf/web.xml")).expect("copy web.xml");
         std::fs::write(base.join("conf/server.xml"), server_xml(&config)).expect("write server.xml");
         std::fs::write(base.join("conf/logging.properties"), LOGGING).expect("write logging.properties");
-        let log = std::fs::File::create(base.join("logs/console.log")).expect("console log");
         let h = &tomcat.home;
-        let child = ns
-            .command("java")
+        let mut command = ns.command("java");
+        command
             .arg("-Djava.net.preferIPv4Stack=true")
             .arg("-Xmx256m")
             .arg(format!("-Dcatalina.home={}", h.display()))
@@ -71,84 +70,35 @@ impl TomcatNode {
             .arg("-cp")
             .arg(format!("{}:{}", h.join("bin/bootstrap.jar").display(), h.join("bin/tomcat-juli.jar").display()))
             .arg("org.apache.catalina.startup.Bootstrap")
-            .arg("start")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("java starts");
-        TomcatNode { tomcat: tomcat.clone(), config, base, child: Some(child) }
+            .arg("start");
+        let name = format!("Tomcat {} {}", tomcat.version, config.name);
+        let process = LoggedChild::spawn(&name, command, base.join("logs/console.log"));
+        TomcatNode { tomcat: tomcat.clone(), config, base, process }
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.base.join("logs/console.log")).unwrap_or_default()
+        self.process.log()
     }
 
     /// Waits until the log has a line containing every one of `needles`, and returns that line.
     pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> Result<String, String> {
-        wait_for(timeout, || self.log().lines().find(|l| needles.iter().all(|n| l.contains(n))).map(str::to_string))
-            .ok_or_else(|| {
-                format!(
-                    "node {} logged no line with {needles:?} within {timeout:?}:\n{}",
-                    self.config.name,
-                    tail(&self.log(), 40)
-                )
-            })
+        self.process.wait_for_log(needles, timeout)
     }
 
     /// SIGKILL, as `kill -9`.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill9();
     }
 
     /// SIGTERM: Tomcat's shutdown hook stops it gracefully (the membership sends its shutdown
     /// packet). Waits up to `timeout`, then kills.
     pub fn stop(&mut self, timeout: Duration) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.terminate(timeout);
     }
 
     pub fn base(&self) -> &Path {
         &self.base
     }
-}
-
-impl Drop for TomcatNode {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// Polls `f` every 50 ms until it returns `Some`, or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 const LOGGING: &str = "handlers = java.util.logging.ConsoleHandler\n\

@@ -86,7 +86,7 @@ fn split_at_all<'a>(wire: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn a_member_round_trips_through_its_packet(m in any_member()) {
@@ -157,7 +157,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     #[test]
     fn arbitrary_bytes_never_panic_any_fuzzing_entry_point(data in vec(any::<u8>(), 0..4096)) {
@@ -223,7 +223,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// The decoder reserves ahead for a declared package, but never for more than the cap allows:
     /// the bound is twice (bytes fed + what the largest allowed package still lacks), the factor

@@ -21,14 +21,14 @@ pub fn hint_for_io(e: &io::Error, config: &McastSocketConfig) -> Option<&'static
     let bound = config.interface.is_some();
     match e.raw_os_error()? {
         ENODEV if !bound => Some(
-            "no interface can join the group (ENODEV, usual in containers and namespaces): set the membership \
-             bind address (--membership-bind 127.0.0.1 when every node is on this host), or add a route: \
-             ip route add 224.0.0.0/4 dev IFACE",
+            "no interface can join the group (ENODEV, usual in containers and namespaces): name the interface's \
+             address (tribesd run --membership-bind, tribesd members --interface; 127.0.0.1 when every node is on \
+             this host), or add a route: ip route add 224.0.0.0/4 dev IFACE",
         ),
         ENODEV => Some("the bind address's interface cannot join the group (ENODEV): check `ip link` shows it UP with MULTICAST"),
         ENETUNREACH => Some(
-            "no route for multicast (ENETUNREACH): add one with `ip route add 224.0.0.0/4 dev IFACE`, or set the \
-             membership bind address to the interface to use",
+            "no route for multicast (ENETUNREACH): add one with `ip route add 224.0.0.0/4 dev IFACE`, or name the \
+             interface's address (--membership-bind, or --interface for tribesd members)",
         ),
         EADDRNOTAVAIL => Some(
             "the membership bind address is not an address of this host (EADDRNOTAVAIL): use one `ip -4 addr` lists",
@@ -46,23 +46,20 @@ pub fn hint_for_start(e: &McastError, config: &McastSocketConfig) -> Option<&'st
     e.io_error().and_then(|io| hint_for_io(io, config))
 }
 
-/// Interfaces whose flags lack MULTICAST or UP, from /sys/class/net (Linux).
+/// Interfaces (of this network namespace) that are down or lack the MULTICAST flag.
 pub fn interfaces_without_multicast() -> Vec<String> {
-    const IFF_UP: u32 = 0x1;
-    const IFF_MULTICAST: u32 = 0x1000;
-    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
+    use nix::net::if_::InterfaceFlags;
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let Ok(flags) = std::fs::read_to_string(entry.path().join("flags")) else { continue };
-        let Ok(flags) = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16) else { continue };
-        if flags & IFF_UP == 0 || flags & IFF_MULTICAST == 0 {
-            out.push(name);
-        }
-    }
+    let mut out: Vec<String> = addrs
+        .filter(|a| {
+            !a.flags.contains(InterfaceFlags::IFF_UP) || !a.flags.contains(InterfaceFlags::IFF_MULTICAST)
+        })
+        .map(|a| a.interface_name)
+        .collect();
     out.sort();
+    out.dedup();
     out
 }
 
