@@ -30,6 +30,16 @@ fn member_in_tomcat_line(line: &str) -> (u16, String) {
     (port, hex)
 }
 
+/// Waits until `node` logs a line with `what` about exactly this member (port and unique id).
+fn logged_member(node: &TomcatNode, what: &str, member: &(u16, String), timeout: Duration) {
+    wait_for(timeout, || {
+        node.log().lines().any(|l| l.contains(what) && l.contains("tcp://{") && &member_in_tomcat_line(l) == member).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!("{} logged no \"{what}\" for {member:?} within {timeout:?}:\n{}", node.process.name, node.log())
+    });
+}
+
 fn start_tribesd(ns: &NetNs, test: &str, name: &str, extra: &[&str]) -> LoggedChild {
     let mut c = ns.command(TRIBESD);
     c.args(["run", "--membership-bind", "127.0.0.1", "--receiver-address", "127.0.0.1"]).args(extra);
@@ -85,12 +95,9 @@ fn check_line(tomcat: &Tomcat) {
     // 2. Our node joins: both stock nodes add it (their TcpFailureDetector probed our receiver).
     let mut ours = start_tribesd(&ns, &test, "tribesd-1", &[]);
     let (our_port, our_id) = our_member(&ours);
-    let added = |n: &TomcatNode| {
-        let line = n.wait_for_log(&["Replication member added", &format!(":{our_port},")], Duration::from_secs(15)).unwrap();
-        assert_eq!(member_in_tomcat_line(&line), (our_port, our_id.clone()), "{line}");
-    };
-    added(&a);
-    added(&b);
+    for n in [&a, &b] {
+        logged_member(n, "Replication member added", &(our_port, our_id.clone()), Duration::from_secs(15));
+    }
     // tribesd sees both stock nodes.
     for port in [a_port, b_port] {
         ours.wait_for_log(&["member added", &format!("127.0.0.1:{port} ")], Duration::from_secs(5)).unwrap();
@@ -99,14 +106,12 @@ fn check_line(tomcat: &Tomcat) {
     // A graceful stop sends the shutdown heartbeat: gone at once, not after dropTime (3 s).
     let stopped = Instant::now();
     ours.terminate(Duration::from_secs(5));
-    let gone = |n: &TomcatNode, port: u16| {
-        wait_for(Duration::from_secs(10), || {
-            n.log().lines().any(|l| l.contains("Received member disappeared") && l.contains(&format!(":{port},"))).then_some(())
-        })
-        .unwrap_or_else(|| panic!("Tomcat {} never logged member {port} gone:\n{}", tomcat.version, n.log()));
+    let us = (our_port, our_id.clone());
+    let gone = |n: &TomcatNode| {
+        logged_member(n, "Received member disappeared", &us, Duration::from_secs(10));
         stopped.elapsed()
     };
-    let (ga, gb) = (gone(&a, our_port), gone(&b, our_port));
+    let (ga, gb) = (gone(&a), gone(&b));
     assert!(
         ga.max(gb) < Duration::from_millis(1500),
         "Tomcat {}: our graceful stop was noticed after {ga:?} / {gb:?}, i.e. not by the shutdown heartbeat",
@@ -115,16 +120,15 @@ fn check_line(tomcat: &Tomcat) {
 
     // kill -9: no shutdown heartbeat; the stock nodes drop us after dropTime plus their probe.
     let mut ours = start_tribesd(&ns, &test, "tribesd-2", &[]);
-    let (port2, _) = our_member(&ours);
-    a.wait_for_log(&["Replication member added", &format!(":{port2},")], Duration::from_secs(15)).unwrap();
-    b.wait_for_log(&["Replication member added", &format!(":{port2},")], Duration::from_secs(15)).unwrap();
+    let second = our_member(&ours);
+    assert_ne!(second.1, our_id, "a restarted node has a new unique id");
+    for n in [&a, &b] {
+        logged_member(n, "Replication member added", &second, Duration::from_secs(15));
+    }
     ours.kill9();
     let killed = Instant::now();
     for n in [&a, &b] {
-        wait_for(Duration::from_secs(15), || {
-            n.log().lines().any(|l| l.contains("Received member disappeared") && l.contains(&format!(":{port2},"))).then_some(())
-        })
-        .unwrap_or_else(|| panic!("Tomcat {} kept our killed node:\n{}", tomcat.version, n.log()));
+        logged_member(n, "Received member disappeared", &second, Duration::from_secs(15));
     }
     eprintln!("Tomcat {}: killed tribesd dropped after {:?}", tomcat.version, killed.elapsed());
 
