@@ -22,6 +22,10 @@ pub struct NodeConfig {
     pub channel_send_options: u32,
     /// Extra attributes of `<Membership>`, e.g. ` domain="x"`.
     pub membership_extra: String,
+    /// The multicast port (45564); another port keeps a node out of the default group.
+    pub membership_port: u16,
+    /// Elements added after the howto's interceptors, inside `<Channel>`.
+    pub channel_extra: String,
 }
 
 impl NodeConfig {
@@ -33,6 +37,8 @@ impl NodeConfig {
             receiver_port: 4000,
             channel_send_options: 8,
             membership_extra: String::new(),
+            membership_port: 45564,
+            channel_extra: String::new(),
         }
     }
 }
@@ -121,7 +127,7 @@ fn server_xml(c: &NodeConfig) -> String {
                  expireSessionsOnShutdown="false" notifyListenersOnReplication="true"/>
         <Channel className="org.apache.catalina.tribes.group.GroupChannel">
           <Membership className="org.apache.catalina.tribes.membership.McastService"
-                      address="228.0.0.4" port="45564" frequency="500" dropTime="3000"
+                      address="228.0.0.4" port="{mport}" frequency="500" dropTime="3000"
                       bind="127.0.0.1" localLoopbackDisabled="false"{mextra}/>
           <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver"
                     address="127.0.0.1" port="{rport}" autoBind="100" selectorTimeout="5000" maxThreads="6"/>
@@ -130,6 +136,7 @@ fn server_xml(c: &NodeConfig) -> String {
           </Sender>
           <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>
           <Interceptor className="org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor"/>
+          {channel_extra}
         </Channel>
         <Valve className="org.apache.catalina.ha.tcp.ReplicationValve" filter=""/>
         <Valve className="org.apache.catalina.ha.session.JvmRouteBinderValve"/>
@@ -146,5 +153,7 @@ fn server_xml(c: &NodeConfig) -> String {
         opts = c.channel_send_options,
         mextra = c.membership_extra,
         rport = c.receiver_port,
+        mport = c.membership_port,
+        channel_extra = c.channel_extra,
     )
 }

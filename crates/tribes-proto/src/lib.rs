@@ -15,9 +15,12 @@
 //! - [`failure_detector`]: the second opinion before a member is declared dead. Spec:
 //!   `org.apache.catalina.tribes.group.interceptors.TcpFailureDetector`; the TCP probe itself is
 //!   an output the runtime performs and reports back.
+//! - [`static_members`]: declared members, present while their TCP port answers. Spec:
+//!   `group.interceptors.StaticMembershipInterceptor` with `TcpFailureDetector`.
 
 pub mod failure_detector;
 pub mod membership;
+pub mod static_members;
 
 pub use failure_detector::TcpFailureDetector;
 pub use membership::{McastConfig, MemberView, Membership};

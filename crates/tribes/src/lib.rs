@@ -5,6 +5,7 @@
 //! - [`membership`]: the multicast membership service (a task around the `tribes-proto` machine).
 //! - [`receiver`]: the TCP receiver (ACK rules, control messages dropped).
 //! - [`doctor`]: hints for operators when membership does not work.
+//! - [`static_members`]: declared members probed over TCP (StaticMembershipInterceptor).
 //! - [`server_xml`]: the `<Cluster>` element of a Tomcat server.xml.
 
 pub mod doctor;
@@ -12,3 +13,4 @@ pub mod mcast;
 pub mod membership;
 pub mod receiver;
 pub mod server_xml;
+pub mod static_members;

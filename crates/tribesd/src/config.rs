@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use tribes::server_xml::{self, Element};
 use tribes_proto::membership::{parse_domain, McastConfig};
+use tribes_wire::{Member, UniqueId};
 
 /// Flags shared by `run` (and, for the group, by `members`).
 #[derive(Debug, Clone, Default, Args)]
@@ -70,6 +71,31 @@ pub struct ClusterArgs {
     /// <Receiver udpPort> [default: -1].
     #[arg(long)]
     pub receiver_udp_port: Option<String>,
+    /// A StaticMembershipInterceptor <Member>: HOST:PORT:{uniqueId as 16 signed bytes}; repeatable.
+    #[arg(long, value_name = "HOST:PORT:{ID}")]
+    pub static_member: Vec<String>,
+    /// The StaticMembershipInterceptor <LocalMember uniqueId>: our own id, as the other nodes declare it.
+    #[arg(long, value_name = "{ID}")]
+    pub local_member_unique_id: Option<String>,
+}
+
+/// A declared static member (`<Member className="org.apache.catalina.tribes.membership.StaticMember">`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticMemberDecl {
+    pub host: IpAddr,
+    pub port: u16,
+    pub unique_id: UniqueId,
+    pub domain: bytes::Bytes,
+    pub secure_port: i32,
+}
+
+impl StaticMemberDecl {
+    pub fn to_member(&self) -> Member {
+        let mut m = Member::new(self.host, i32::from(self.port), self.unique_id, 0);
+        m.domain = self.domain.clone();
+        m.secure_port = self.secure_port;
+        m
+    }
 }
 
 /// The settings a node runs with.
@@ -81,6 +107,10 @@ pub struct NodeSettings {
     pub receiver_auto_bind: u16,
     pub receiver_secure_port: i32,
     pub receiver_udp_port: i32,
+    /// StaticMembershipInterceptor members.
+    pub static_members: Vec<StaticMemberDecl>,
+    /// Our unique id when the configuration fixes it (`<LocalMember uniqueId>`); random otherwise.
+    pub local_unique_id: Option<UniqueId>,
     /// Elements and attributes of the server.xml that tribesd does not act on yet.
     pub ignored: Vec<String>,
 }
@@ -119,6 +149,8 @@ impl ClusterArgs {
             receiver_auto_bind: 100,
             receiver_secure_port: -1,
             receiver_udp_port: -1,
+            static_members: Vec::new(),
+            local_unique_id: None,
             ignored: Vec::new(),
         };
         if let Some(path) = &self.server_xml {
@@ -181,6 +213,12 @@ impl ClusterArgs {
         if let Some(v) = &self.receiver_udp_port {
             s.receiver_udp_port = number(&flag("receiver-udp-port"), v)?;
         }
+        for v in &self.static_member {
+            s.static_members.push(static_member_flag(v)?);
+        }
+        if let Some(v) = &self.local_member_unique_id {
+            s.local_unique_id = Some(unique_id(&flag("local-member-unique-id"), v)?);
+        }
         Ok(s)
     }
 }
@@ -234,7 +272,9 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
         note_unknown(s, r, RECEIVER_ATTRS);
     }
     for e in &channel.children {
-        if e.name != "Membership" && e.name != "Receiver" {
+        if e.name == "Interceptor" && e.class_name() == Some(STATIC_INTERCEPTOR) {
+            apply_static_interceptor(s, e)?;
+        } else if e.name != "Membership" && e.name != "Receiver" {
             s.ignored.push(format!(
                 "<{} className=\"{}\"> (line {}): not acted on by tribesd run yet",
                 e.name,
@@ -244,6 +284,77 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
         }
     }
     Ok(())
+}
+
+const STATIC_INTERCEPTOR: &str = "org.apache.catalina.tribes.group.interceptors.StaticMembershipInterceptor";
+
+fn apply_static_interceptor(s: &mut NodeSettings, e: &Element) -> Result<(), ConfigError> {
+    for m in &e.children {
+        let at = |attr: &str| format!("<{} {attr}> (line {})", m.name, m.line);
+        match m.name.as_str() {
+            "Member" => {
+                let host = m.attr("host").ok_or_else(|| ConfigError(format!("{} is missing", at("host"))))?;
+                let port = m.attr("port").ok_or_else(|| ConfigError(format!("{} is missing", at("port"))))?;
+                let id = m.attr("uniqueId").ok_or_else(|| ConfigError(format!("{} is missing", at("uniqueId"))))?;
+                s.static_members.push(StaticMemberDecl {
+                    host: host_address(&at("host"), host)?,
+                    port: number(&at("port"), port)?,
+                    unique_id: unique_id(&at("uniqueId"), id)?,
+                    domain: match m.attr("domain") {
+                        Some(d) => parse_domain(d).map_err(|e| ConfigError(format!("{}: {e}", at("domain"))))?,
+                        None => bytes::Bytes::new(),
+                    },
+                    secure_port: m.attr("securePort").map(|p| number(&at("securePort"), p)).transpose()?.unwrap_or(-1),
+                });
+            }
+            "LocalMember" => {
+                if let Some(id) = m.attr("uniqueId") {
+                    s.local_unique_id = Some(unique_id(&at("uniqueId"), id)?);
+                }
+            }
+            other => s.ignored.push(format!("<{other}> (line {}) inside StaticMembershipInterceptor: ignored", m.line)),
+        }
+    }
+    Ok(())
+}
+
+/// `HOST:PORT:{0,1,...,15}`.
+fn static_member_flag(v: &str) -> Result<StaticMemberDecl, ConfigError> {
+    let what = "--static-member";
+    let bad = || ConfigError(format!("{what}: \"{v}\" is not HOST:PORT:{{16 signed bytes}}"));
+    let (host_port, id) = v.split_once(":{").ok_or_else(bad)?;
+    let (host, port) = host_port.rsplit_once(':').ok_or_else(bad)?;
+    Ok(StaticMemberDecl {
+        host: host_address(what, host)?,
+        port: number(what, port)?,
+        unique_id: unique_id(what, &format!("{{{id}"))?,
+        domain: bytes::Bytes::new(),
+        secure_port: -1,
+    })
+}
+
+/// A host as Tomcat's StaticMember takes it: an address, or a name resolved now.
+fn host_address(what: &str, v: &str) -> Result<IpAddr, ConfigError> {
+    if let Ok(ip) = v.trim().parse() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    (v.trim(), 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| ConfigError(format!("{what}: \"{v}\" is neither an IP address nor a name that resolves")))
+}
+
+/// A uniqueId in Tomcat's byte-list syntax, exactly 16 bytes.
+fn unique_id(what: &str, v: &str) -> Result<UniqueId, ConfigError> {
+    let bytes = tribes_proto::membership::parse_byte_list(v).map_err(|e| ConfigError(format!("{what}: {e}")))?;
+    let arr: [u8; 16] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| ConfigError(format!("{what}: \"{v}\" has {} bytes, a uniqueId has 16", bytes.len())))?;
+    Ok(UniqueId(arr))
 }
 
 fn note_unknown(s: &mut NodeSettings, e: &Element, known: &[&str]) {
@@ -262,10 +373,8 @@ fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, ConfigError> {
 
 /// Tomcat's time attributes are whole milliseconds.
 fn millis(what: &str, v: &str) -> Result<Duration, ConfigError> {
-    let ms: u64 = v
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError(format!("{what}: \"{v}\" is not a number of milliseconds")))?;
+    let ms: u64 =
+        v.trim().parse().map_err(|_| ConfigError(format!("{what}: \"{v}\" is not a number of milliseconds")))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -332,7 +441,11 @@ mod tests {
                <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" address="127.0.0.1" port="4100" autoBind="5" maxThreads="6"/>
                <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/></Channel>"#,
         );
-        let args = ClusterArgs { server_xml: Some(xml.0.clone()), membership_drop_time: Some("4000".into()), ..Default::default() };
+        let args = ClusterArgs {
+            server_xml: Some(xml.0.clone()),
+            membership_drop_time: Some("4000".into()),
+            ..Default::default()
+        };
         let s = args.settings().unwrap();
         assert_eq!(s.membership.address.to_string(), "228.0.0.5");
         assert_eq!(s.membership.port, 45565);
@@ -351,15 +464,46 @@ mod tests {
         let xml = write_xml("\n<Channel><Membership dropTime=\"3s\"/></Channel>");
         let err = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap_err();
         assert_eq!(err.to_string(), "<Membership dropTime> (line 2): \"3s\" is not a number of milliseconds");
-        let err = ClusterArgs { membership_bind: Some("localhost".into()), ..Default::default() }.settings().unwrap_err();
+        let err =
+            ClusterArgs { membership_bind: Some("localhost".into()), ..Default::default() }.settings().unwrap_err();
         assert_eq!(err.to_string(), "--membership-bind: \"localhost\" is not an IP address");
-        let err = ClusterArgs { membership_recovery_enabled: Some("yes".into()), ..Default::default() }.settings().unwrap_err();
+        let err = ClusterArgs { membership_recovery_enabled: Some("yes".into()), ..Default::default() }
+            .settings()
+            .unwrap_err();
         assert!(err.to_string().contains("\"yes\" is not true or false"));
     }
 
     #[test]
+    fn static_members_come_from_the_interceptor_and_from_flags() {
+        let xml = write_xml(
+            r#"<Channel><Interceptor className="org.apache.catalina.tribes.group.interceptors.StaticMembershipInterceptor">
+               <LocalMember className="org.apache.catalina.tribes.membership.StaticMember" uniqueId="{1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1}"/>
+               <Member className="org.apache.catalina.tribes.membership.StaticMember" host="127.0.0.1" port="4001" domain="d"
+                       uniqueId="{0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,-1}"/></Interceptor></Channel>"#,
+        );
+        let args = ClusterArgs {
+            server_xml: Some(xml.0.clone()),
+            static_member: vec!["127.0.0.2:4002:{2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2}".into()],
+            ..Default::default()
+        };
+        let s = args.settings().unwrap();
+        assert_eq!(s.local_unique_id, Some(UniqueId([1; 16])));
+        assert_eq!(s.static_members.len(), 2);
+        assert_eq!(s.static_members[0].port, 4001);
+        assert_eq!(s.static_members[0].unique_id.0[15], 0xff);
+        assert_eq!(&s.static_members[0].domain[..], b"d");
+        assert_eq!(s.static_members[1].host.to_string(), "127.0.0.2");
+        let err = ClusterArgs { static_member: vec!["127.0.0.1:4000:{1,2}".into()], ..Default::default() }
+            .settings()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "--static-member: \"{1,2}\" has 2 bytes, a uniqueId has 16");
+    }
+
+    #[test]
     fn static_membership_is_refused_clearly() {
-        let xml = write_xml(r#"<Channel><Membership className="org.apache.catalina.tribes.membership.StaticMembershipService"/></Channel>"#);
+        let xml = write_xml(
+            r#"<Channel><Membership className="org.apache.catalina.tribes.membership.StaticMembershipService"/></Channel>"#,
+        );
         let err = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap_err();
         assert!(err.to_string().contains("StaticMembershipService"), "{err}");
     }

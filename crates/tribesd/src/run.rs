@@ -8,6 +8,8 @@ use std::sync::Arc;
 use clap::Args;
 use tribes::membership::{MembershipEvent, MembershipService, Mode};
 use tribes::receiver::{self, ReceiverConfig};
+use tribes::static_members::StaticMembersService;
+use tribes_proto::static_members::DEFAULT_PROBE_INTERVAL;
 use tribes_wire::{Member, UniqueId};
 
 use crate::config::ClusterArgs;
@@ -59,9 +61,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         });
         let _receiver = receiver::serve(listener, rc.max_frame_len, handler);
 
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).expect("the OS random source works");
-        let mut local = Member::new(address, i32::from(port), UniqueId::from_random(id), 0);
+        let unique_id = settings.local_unique_id.unwrap_or_else(|| {
+            let mut id = [0u8; 16];
+            getrandom::fill(&mut id).expect("the OS random source works");
+            UniqueId::from_random(id)
+        });
+        let mut local = Member::new(address, i32::from(port), unique_id, 0);
         local.secure_port = settings.receiver_secure_port;
         local.udp_port = settings.receiver_udp_port;
         let service = match MembershipService::start(local.clone(), settings.membership.clone(), Mode::Member) {
@@ -89,6 +94,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             port = settings.membership.port,
             "joined the group"
         );
+        let statics = (!settings.static_members.is_empty()).then(|| {
+            let declared = settings.static_members.iter().map(|d| d.to_member()).collect::<Vec<_>>();
+            tracing::info!(count = declared.len(), "probing static members");
+            StaticMembersService::start(local.clone(), declared, DEFAULT_PROBE_INTERVAL)
+        });
         let mut events = service.subscribe();
         let log_events = tokio::spawn(async move {
             while let Ok(e) = events.recv().await {
@@ -99,6 +109,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         });
         wait_for_signal().await;
         tracing::info!("stopping: sending the shutdown heartbeat");
+        if let Some(statics) = statics {
+            statics.stop().await;
+        }
         service.stop().await;
         log_events.abort();
         ExitCode::SUCCESS
@@ -118,7 +131,9 @@ async fn wait_for_signal() {
 /// remote peers can reach us. The choice and its reason are logged.
 pub fn resolve_receiver_address(value: &str) -> Result<IpAddr, String> {
     if value != "auto" {
-        return value.parse().map_err(|_| format!("<Receiver address>: \"{value}\" is neither \"auto\" nor an IP address"));
+        return value
+            .parse()
+            .map_err(|_| format!("<Receiver address>: \"{value}\" is neither \"auto\" nor an IP address"));
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     let by_name: Option<IpAddr> =
@@ -127,15 +142,15 @@ pub fn resolve_receiver_address(value: &str) -> Result<IpAddr, String> {
         tracing::info!(%ip, host = %host, "receiver address auto: the host name's address");
         return Ok(ip);
     }
-    let interface = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|i| !i.is_loopback() && i.ip().is_ipv4());
+    let interface =
+        if_addrs::get_if_addrs().unwrap_or_default().into_iter().find(|i| !i.is_loopback() && i.ip().is_ipv4());
     if let Some(i) = interface {
         tracing::info!(ip = %i.ip(), interface = %i.name, host = %host, resolved = ?by_name,
             "receiver address auto: the host name resolves to a loopback address (or nothing), so the first non-loopback interface address is advertised instead");
         return Ok(i.ip());
     }
-    tracing::warn!("receiver address auto: this host has only loopback addresses; only members on this host can reach 127.0.0.1");
+    tracing::warn!(
+        "receiver address auto: this host has only loopback addresses; only members on this host can reach 127.0.0.1"
+    );
     Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
