@@ -25,7 +25,9 @@ pub fn hint_for_io(e: &io::Error, config: &McastSocketConfig) -> Option<&'static
              address (tribesd run --membership-bind, tribesd members --interface; 127.0.0.1 when every node is on \
              this host), or add a route: ip route add 224.0.0.0/4 dev IFACE",
         ),
-        ENODEV => Some("the bind address's interface cannot join the group (ENODEV): check `ip link` shows it UP with MULTICAST"),
+        ENODEV => Some(
+            "the bind address's interface cannot join the group (ENODEV): check `ip link` shows it UP with MULTICAST",
+        ),
         ENETUNREACH => Some(
             "no route for multicast (ENETUNREACH): add one with `ip route add 224.0.0.0/4 dev IFACE`, or name the \
              interface's address (--membership-bind, or --interface for tribesd members)",
@@ -53,9 +55,7 @@ pub fn interfaces_without_multicast() -> Vec<String> {
         return Vec::new();
     };
     let mut out: Vec<String> = addrs
-        .filter(|a| {
-            !a.flags.contains(InterfaceFlags::IFF_UP) || !a.flags.contains(InterfaceFlags::IFF_MULTICAST)
-        })
+        .filter(|a| !a.flags.contains(InterfaceFlags::IFF_UP) || !a.flags.contains(InterfaceFlags::IFF_MULTICAST))
         .map(|a| a.interface_name)
         .collect();
     out.sort();
@@ -80,12 +80,16 @@ pub fn hints_for_members(
         ));
         let quiet = interfaces_without_multicast();
         if !quiet.is_empty() {
-            hints.push(format!("interfaces down or without the MULTICAST flag: {} (ip link set IFACE multicast on)", quiet.join(", ")));
+            hints.push(format!(
+                "interfaces down or without the MULTICAST flag: {} (ip link set IFACE multicast on)",
+                quiet.join(", ")
+            ));
         }
     }
     let loopback: Vec<&MemberView> =
         members.iter().filter(|m| host_to_ip(&m.member.host).is_some_and(|ip| ip.is_loopback())).collect();
-    let remote = members.iter().any(|m| m.last_from.ip() != IpAddr::V4(Ipv4Addr::LOCALHOST) && !m.last_from.ip().is_loopback());
+    let remote =
+        members.iter().any(|m| m.last_from.ip() != IpAddr::V4(Ipv4Addr::LOCALHOST) && !m.last_from.ip().is_loopback());
     if !loopback.is_empty() && remote {
         let names: Vec<String> = loopback.iter().map(|m| m.member.id().to_string()).collect();
         hints.push(format!(

@@ -132,7 +132,13 @@ fn socket_config(config: &McastConfig) -> Result<McastSocketConfig, StartError> 
         Some(IpAddr::V4(a)) => Some(a),
         Some(other) => return Err(StartError::NotIpv4(other)),
     };
-    Ok(McastSocketConfig { group, port: config.port, interface, ttl: config.ttl, loopback: !config.local_loopback_disabled })
+    Ok(McastSocketConfig {
+        group,
+        port: config.port,
+        interface,
+        ttl: config.ttl,
+        loopback: !config.local_loopback_disabled,
+    })
 }
 
 struct Runner {

@@ -106,13 +106,8 @@ async fn listen(args: &MembersArgs) -> ExitCode {
         drop_time: Duration::from_millis(args.drop_time),
         ..McastConfig::default()
     };
-    let socket_config = McastSocketConfig {
-        group: args.group,
-        port: args.port,
-        interface: args.interface,
-        ttl: None,
-        loopback: true,
-    };
+    let socket_config =
+        McastSocketConfig { group: args.group, port: args.port, interface: args.interface, ttl: None, loopback: true };
     // The listener's own identity is never advertised; it only keeps foreign packets apart.
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).expect("the OS random source works");

@@ -25,7 +25,8 @@ fn member_in_tomcat_line(line: &str) -> (u16, String) {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {line}"));
     let id = line.split("id={").nth(1).and_then(|r| r.split('}').next()).unwrap_or_else(|| panic!("no id in {line}"));
-    let hex: String = id.split_whitespace().map(|b| format!("{:02x}", b.parse::<i8>().expect("signed byte") as u8)).collect();
+    let hex: String =
+        id.split_whitespace().map(|b| format!("{:02x}", b.parse::<i8>().expect("signed byte") as u8)).collect();
     assert_eq!(hex.len(), 32, "id of 16 bytes in {line}");
     (port, hex)
 }
@@ -33,7 +34,10 @@ fn member_in_tomcat_line(line: &str) -> (u16, String) {
 /// Waits until `node` logs a line with `what` about exactly this member (port and unique id).
 fn logged_member(node: &TomcatNode, what: &str, member: &(u16, String), timeout: Duration) {
     wait_for(timeout, || {
-        node.log().lines().any(|l| l.contains(what) && l.contains("tcp://{") && &member_in_tomcat_line(l) == member).then_some(())
+        node.log()
+            .lines()
+            .any(|l| l.contains(what) && l.contains("tcp://{") && &member_in_tomcat_line(l) == member)
+            .then_some(())
     })
     .unwrap_or_else(|| {
         panic!("{} logged no \"{what}\" for {member:?} within {timeout:?}:\n{}", node.process.name, node.log())
