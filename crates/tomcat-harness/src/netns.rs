@@ -16,10 +16,19 @@ pub struct NetNs {
 impl NetNs {
     /// Makes the namespace and sets up `lo` for multicast.
     pub fn new() -> Result<NetNs, String> {
-        let script = "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo \
-                      && echo ready && exec sleep 100000";
+        Self::with_setup("ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo")
+    }
+
+    /// Makes a namespace whose `lo` is up but has neither the MULTICAST flag nor a multicast
+    /// route: what a container without multicast looks like.
+    pub fn without_multicast() -> Result<NetNs, String> {
+        Self::with_setup("ip link set lo up")
+    }
+
+    fn with_setup(setup: &str) -> Result<NetNs, String> {
+        let script = format!("{setup} && echo ready && exec sleep 100000");
         let mut holder = Command::new("unshare")
-            .args(["--net", "--fork", "--kill-child", "sh", "-c", script])
+            .args(["--net", "--fork", "--kill-child", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

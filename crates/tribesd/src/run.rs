@@ -9,6 +9,7 @@ use clap::Args;
 use tribes::membership::{MembershipEvent, MembershipService, Mode};
 use tribes::receiver::{self, ReceiverConfig};
 use tribes::static_members::StaticMembersService;
+use tribes_proto::membership::McastConfig;
 use tribes_proto::static_members::DEFAULT_PROBE_INTERVAL;
 use tribes_wire::{Member, UniqueId};
 
@@ -69,7 +70,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let mut local = Member::new(address, i32::from(port), unique_id, 0);
         local.secure_port = settings.receiver_secure_port;
         local.udp_port = settings.receiver_udp_port;
-        let service = match MembershipService::start(local.clone(), settings.membership.clone(), Mode::Member) {
+        // Members of another domain are ignored, as a DomainFilterInterceptor with our domain does
+        // (a stock McastService alone would list them).
+        let membership = McastConfig { domain_filter: true, ..settings.membership.clone() };
+        let service = match MembershipService::start(local.clone(), membership, Mode::Member) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -100,10 +104,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
             StaticMembersService::start(local.clone(), declared, DEFAULT_PROBE_INTERVAL)
         });
         let mut events = service.subscribe();
+        let advertised_loopback = address.is_loopback();
         let log_events = tokio::spawn(async move {
+            let mut warned = false;
             while let Ok(e) = events.recv().await {
-                if let MembershipEvent::Disappeared { member, reason } = e {
-                    tracing::debug!(member = %member.id(), ?reason, "member gone");
+                if let MembershipEvent::Added(m) = e {
+                    let remote = m.ip().is_some_and(|ip| !ip.is_loopback());
+                    if advertised_loopback && remote && !warned {
+                        tracing::warn!(member = %m.id(),
+                            "we advertise a loopback address but this member is remote: it cannot reach us; set --receiver-address (or <Receiver address>) to a reachable address");
+                        warned = true;
+                    }
                 }
             }
         });
