@@ -14,10 +14,10 @@ build: setup
 test: setup
 	$(CARGO) test --workspace --no-fail-fast
 
+# Two stock Tomcat nodes and a tribesd node in a private network namespace, until Ctrl-C.
 demo: setup
-	@echo "make demo: the local mixed cluster is not built yet (issue 7, 'make demo, finished')."
-	@echo "What works today: 'cargo run -p tribesd -- decode HEX' prints every field of a Tribes frame"
-	@echo "or member packet. See README.md for the status of each part."
+	$(CARGO) build -p tribesd -p tomcat-harness --bin demo
+	./target/debug/demo
 
 bench: setup
 	@echo "make bench: no benchmark is built yet (issue 4 adds tribesd against stock Tribes)."

@@ -175,7 +175,7 @@ impl Runner {
                     self.machine.stop(std::time::Instant::now());
                     self.drain().await;
                     self.publish();
-                    tracing::info!("membership stopped");
+                    tracing::debug!("membership stopped");
                     return;
                 }
             }
@@ -195,7 +195,11 @@ impl Runner {
                     }
                 }
                 Output::MemberAdded(m) => {
-                    tracing::info!(member = %m.id(), alive_ms = m.alive, "member added");
+                    if self.mode == Mode::Member {
+                        tracing::info!(member = %m.id(), alive_ms = m.alive, "member added");
+                    } else {
+                        tracing::debug!(member = %m.id(), alive_ms = m.alive, "member added");
+                    }
                     let _ = self.events.send(MembershipEvent::Added(m));
                 }
                 Output::MemberUpdated(m) => {
@@ -203,7 +207,11 @@ impl Runner {
                     let _ = self.events.send(MembershipEvent::Updated(m));
                 }
                 Output::MemberDisappeared { member, reason } => {
-                    tracing::info!(member = %member.id(), ?reason, "member disappeared");
+                    if self.mode == Mode::Member {
+                        tracing::info!(member = %member.id(), ?reason, "member disappeared");
+                    } else {
+                        tracing::debug!(member = %member.id(), ?reason, "member disappeared");
+                    }
                     let _ = self.events.send(MembershipEvent::Disappeared { member, reason });
                 }
                 Output::Malformed { from, error } => {
