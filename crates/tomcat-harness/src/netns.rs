@@ -49,6 +49,19 @@ impl NetNs {
         Ok(NetNs { holder })
     }
 
+    /// The namespace a test runs in, or `None` with a line saying why when namespaces cannot be
+    /// made here (not root), in which case the test checks nothing. Under CI (root) that is an
+    /// error.
+    pub fn for_test(without_multicast: bool) -> Option<NetNs> {
+        if !Self::available() {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to make namespaces");
+            eprintln!("not root: no network namespace can be made, so this test checks nothing here");
+            return None;
+        }
+        let ns = if without_multicast { Self::without_multicast() } else { Self::new() };
+        Some(ns.expect("network namespace"))
+    }
+
     /// Whether this machine lets us make namespaces (we are root).
     pub fn available() -> bool {
         // Effective uid 0 is what `unshare --net` needs here.

@@ -12,12 +12,7 @@ fn members(ns: &NetNs, extra: &[&str]) -> (i32, String) {
 
 #[test]
 fn without_multicast_the_doctor_names_the_errno_and_the_fix() {
-    if !NetNs::available() {
-        assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to make namespaces");
-        eprintln!("not root: no network namespace can be made, so this test checks nothing here");
-        return;
-    }
-    let ns = NetNs::without_multicast().unwrap();
+    let Some(ns) = NetNs::for_test(true) else { return };
     // No route and no interface named: joining fails with ENODEV.
     let (code, err) = members(&ns, &[]);
     assert_eq!(code, 1, "{err}");
@@ -33,11 +28,7 @@ fn without_multicast_the_doctor_names_the_errno_and_the_fix() {
 
 #[test]
 fn a_live_member_is_listed_once_and_its_shutdown_is_shown() {
-    if !NetNs::available() {
-        assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to make namespaces");
-        return;
-    }
-    let ns = NetNs::new().unwrap();
+    let Some(ns) = NetNs::for_test(false) else { return };
     let mut node = ns
         .command(TRIBESD)
         .args(["run", "--membership-bind", "127.0.0.1", "--receiver-address", "127.0.0.1", "--receiver-port", "4300"])

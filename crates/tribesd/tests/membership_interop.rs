@@ -152,9 +152,7 @@ fn check_line(tomcat: &Tomcat) {
 
 #[test]
 fn stock_tomcat_nodes_and_tribesd_see_each_other_join_leave_and_crash() {
-    if !NetNs::available() {
-        assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to make namespaces");
-        eprintln!("not root: no network namespace can be made, so this multicast test checks nothing here");
+    if NetNs::for_test(false).is_none() {
         return;
     }
     for tomcat in tomcat_harness::tomcats() {

@@ -64,9 +64,7 @@ fn stock_logged(node: &TomcatNode, what: &str, after: usize, timeout: Duration) 
 
 #[test]
 fn stock_tomcat_and_tribesd_see_declared_static_members_while_reachable() {
-    if !NetNs::available() {
-        assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to make namespaces");
-        eprintln!("not root: no network namespace can be made, so this test checks nothing here");
+    if NetNs::for_test(false).is_none() {
         return;
     }
     for tomcat in tomcat_harness::tomcats() {
