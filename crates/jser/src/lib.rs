@@ -1,0 +1,60 @@
+//! Java Object Serialization streams: a lossless reader and writer for the whole grammar, a
+//! class firewall, and splicing of values between streams.
+//!
+//! Spec: Java Object Serialization Specification (JOSS), ch. 6 "Object Serialization Stream
+//! Protocol" (grammar rules of 6.4.1, constants of 6.4.2), as read by `java.io.ObjectInputStream`
+//! and written by `java.io.ObjectOutputStream` (JDK 17). The project's notes are in
+//! `shared/spec/java-serialization.md`.
+//!
+//! Nothing here does I/O. [`parse()`] turns bytes into a [`Stream`] model; [`Stream::write`] turns
+//! the model back into the same bytes (for every stream [`parse()`] accepts, not only Java's).
+//! Readers take untrusted input: errors are typed with the byte offset, lengths are checked
+//! against the remaining input before anything is allocated, and [`Limits`] bound depth,
+//! handles, array and string sizes and the stream size. A [`ClassFilter`] (Tomcat's
+//! `sessionAttributeValueClassNameFilter` syntax) refuses classes while reading.
+//!
+//! - [`constants`]: the terminal symbols (6.4.2).
+//! - [`model`]: the parsed form (`stream`, `content`, `newClassDesc`, `newObject`, ...).
+//! - [`mod@parse`], [`parse()`] / [`parse_with`]: the reader (6.4.1).
+//! - [`mod@write`]: the writer and [`ObjectWriter`], which builds streams as `ObjectOutputStream`
+//!   does (block-data segmenting, handles continued across spliced values).
+//! - [`splice`]: copying values with what they refer to; [`extract`] one value as a standalone
+//!   stream; [`ObjectWriter::embed`] a standalone stream into a larger one.
+//! - [`data`]: [`DataReader`], block data as one byte stream (`readInt`, `readUTF`, ...).
+//! - [`filter`]: [`Limits`] and [`ClassFilter`].
+//! - [`mutf8`]: modified UTF-8, kept raw.
+//! - [`Stream::dump`]: a readable listing.
+
+pub mod constants;
+pub mod data;
+mod dump;
+mod error;
+pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod model;
+pub mod mutf8;
+pub mod parse;
+pub mod splice;
+pub mod write;
+
+pub use data::{DataError, DataReader};
+pub use error::{ParseError, ParseErrorKind, SpliceError, WriteError};
+pub use filter::{ClassFilter, FilterError, Limits, ParseOptions};
+pub use model::{
+    Array, BlockData, ClassData, ClassDesc, ClassObj, Content, DescKind, Elements, EnumConst, FieldDesc, FieldValue,
+    Item, ItemId, JString, Object, ObjectData, Prim, Stream, Value,
+};
+pub use mutf8::Mutf8;
+pub use parse::{parse, parse_with};
+pub use splice::{extract, extract_all, extract_model};
+pub use write::ObjectWriter;
+
+/// Runs one level of recursion of the reader, writer or copier, moving to a fresh stack
+/// segment when the current one is nearly used up. Nesting is bounded by [`Limits::max_depth`],
+/// not by the caller's stack (a debug build needs several KiB per level; tokio workers have
+/// 2 MiB).
+#[inline]
+pub(crate) fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+}
