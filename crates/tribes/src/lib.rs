@@ -4,13 +4,17 @@
 //! - [`mcast`]: the membership multicast socket, set up as Tomcat's `McastServiceImpl` does.
 //! - [`membership`]: the multicast membership service (a task around the `tribes-proto` machine).
 //! - [`receiver`]: the TCP receiver (ACK rules, control messages dropped).
+//! - [`sender`]: the pooled parallel sender (connection reuse, ACKs, resend after FAIL_ACK).
+//! - [`channel`]: the data path's GroupChannel (message building, asynchronous dispatch, receive queue).
 //! - [`doctor`]: hints for operators when membership does not work.
 //! - [`static_members`]: declared members probed over TCP (StaticMembershipInterceptor).
 //! - [`server_xml`]: the `<Cluster>` element of a Tomcat server.xml.
 
+pub mod channel;
 pub mod doctor;
 pub mod mcast;
 pub mod membership;
 pub mod receiver;
+pub mod sender;
 pub mod server_xml;
 pub mod static_members;

@@ -3,17 +3,21 @@
 //! interceptor control messages (TcpFailureDetector probes, TcpPing), and hands every other
 //! message to a handler. A bad frame closes only its own connection.
 //!
-//! This first version serves membership: stock TcpFailureDetectors connect to a member's port and
-//! write a probe before they accept it, so a node must listen. The full receiver (back-pressure,
-//! limits, metrics) comes with the data path.
+//! Stock TcpFailureDetectors connect to a member's port and write a probe before they accept it,
+//! so a node must listen. [`serve_with`] takes an asynchronous handler (back-pressure: a
+//! connection reads on only when its handler returned) and limits: frame length, a stall timeout
+//! inside a frame, and the number of connections.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tribes_wire::options::AckMode;
 use tribes_wire::{Ack, ChannelData, ControlPayload, FrameDecoder};
 
@@ -63,34 +67,100 @@ pub async fn bind(config: &ReceiverConfig) -> Result<TcpListener, BindError> {
 /// What the application did with a message: `Err` makes a SYNCHRONIZED_ACK sender get FAIL_ACK.
 pub type Handler = Arc<dyn Fn(ChannelData) -> Result<(), String> + Send + Sync>;
 
-/// Accepts connections until the task is aborted.
+/// A handler that may wait, for room in a queue or for the application's verdict. The connection
+/// reads nothing more until it returns, as a Tomcat worker processes one connection's frames in
+/// order; other connections go on.
+pub type AsyncHandler = Arc<dyn Fn(ChannelData) -> HandlerFuture + Send + Sync>;
+
+/// What an [`AsyncHandler`] returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Limits of a running receiver (Tomcat has none of these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// The largest frame payload accepted; a longer declared length closes the connection.
+    pub max_frame_len: usize,
+    /// How long a connection may hold part of a frame without a new byte before it is closed.
+    /// Idle connections between frames are never closed (Tomcat's senders keep them for reuse).
+    pub stall_timeout: Duration,
+    /// Connections served at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_frame_len: tribes_wire::frame::DEFAULT_MAX_FRAME_LEN,
+            stall_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Accepts connections until the task is aborted. A synchronous handler, default limits.
 pub fn serve(listener: TcpListener, max_frame_len: usize, handler: Handler) -> JoinHandle<()> {
+    let handler: AsyncHandler = Arc::new(move |message| {
+        let result = handler(message);
+        Box::pin(std::future::ready(result))
+    });
+    serve_with(listener, ServeOptions { max_frame_len, ..ServeOptions::default() }, handler)
+}
+
+/// Accepts connections until the task is aborted; aborting it also closes every connection.
+pub fn serve_with(listener: TcpListener, options: ServeOptions, handler: AsyncHandler) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut connections = JoinSet::new();
         loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let handler = handler.clone();
-                    tokio::spawn(async move {
-                        if let Err(reason) = connection(stream, peer, max_frame_len, handler).await {
-                            tracing::warn!(%peer, %reason, "closing receiver connection");
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        if connections.len() >= options.max_connections {
+                            tracing::warn!(%peer, max = options.max_connections, "too many receiver connections; closing this one");
+                            continue;
                         }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
+                        let _ = stream.set_nodelay(true);
+                        let (handler, options) = (handler.clone(), options.clone());
+                        connections.spawn(async move {
+                            if let Err(reason) = connection(stream, peer, &options, handler).await {
+                                tracing::warn!(%peer, %reason, "closing receiver connection");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
     })
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, max_frame_len: usize, handler: Handler) -> Result<(), String> {
-    let decoder = FrameDecoder::new(max_frame_len);
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    options: &ServeOptions,
+    handler: AsyncHandler,
+) -> Result<(), String> {
+    let decoder = FrameDecoder::new(options.max_frame_len);
     let mut buf = BytesMut::with_capacity(8192);
     loop {
-        let n = stream.read_buf(&mut buf).await.map_err(|e| format!("read failed: {e}"))?;
+        let n = if buf.is_empty() {
+            stream.read_buf(&mut buf).await
+        } else {
+            match tokio::time::timeout(options.stall_timeout, stream.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(format!(
+                        "no byte for {:?} inside a frame ({} bytes buffered)",
+                        options.stall_timeout,
+                        buf.len()
+                    ))
+                }
+            }
+        }
+        .map_err(|e| format!("read failed: {e}"))?;
         if n == 0 {
             if !buf.is_empty() {
                 return Err(format!("peer closed the connection inside a frame ({} bytes buffered)", buf.len()));
@@ -109,7 +179,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, max_frame_len: usiz
                     tracing::debug!(%peer, ?control, "control message dropped");
                     Ok(())
                 }
-                None => handler(message),
+                None => handler(message).await,
             };
             if mode == AckMode::AfterProcessing {
                 let ack = if result.is_ok() { Ack::Ack } else { Ack::FailAck };

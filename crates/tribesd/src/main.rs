@@ -2,6 +2,7 @@
 //!
 //! - `run`: join a Tomcat cluster as a member (multicast membership and a receiver).
 //! - `members`: listen to the membership group without joining it; a multicast doctor.
+//! - `ping`: send acknowledged messages to a member and print round-trip times.
 //! - `decode`: print every field of a captured Tribes frame stream or member packet.
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod config;
 mod decode;
 mod members;
+mod ping;
 mod run;
 
 #[derive(Debug, Parser)]
@@ -28,6 +30,8 @@ enum Command {
     Members(members::MembersArgs),
     /// Decode Tribes bytes (frames, a member packet or a bare ChannelData) and print every field.
     Decode(decode::DecodeArgs),
+    /// Send acknowledged ByteMessages to a member's receiver and print round-trip times.
+    Ping(ping::PingArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Members(args) => members::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::Ping(args) => ping::run(&args),
     }
 }
 

@@ -1,0 +1,436 @@
+//! The pooled sender and the channel against our own receiver and against scripted raw servers:
+//! ACK waiting, resend after FAIL_ACK or EOF, timeouts, refused connections, parallel sends with
+//! per-member failures, pool exhaustion, keepalive, and the asynchronous dispatcher's order.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tribes::channel::{ChannelConfig, ChannelError, DispatchConfig, GroupChannel, Payload};
+use tribes::receiver::{self, AsyncHandler, ServeOptions};
+use tribes::sender::{FailureCause, PooledSender, SenderConfig, SenderStats};
+use tribes_wire::ack::{ACK_COMMAND, FAIL_ACK_COMMAND};
+use tribes_wire::{ChannelData, FrameDecoder, Member, SendOptions, UniqueId};
+
+fn member(port: u16, id: u8) -> Member {
+    Member::new("127.0.0.1".parse().unwrap(), i32::from(port), UniqueId([id; 16]), 0)
+}
+
+fn local() -> Member {
+    member(1, 0xee)
+}
+
+fn frame(options: i32, message: &[u8]) -> Bytes {
+    ChannelData {
+        options: SendOptions(options),
+        timestamp: 0,
+        unique_id: Bytes::from_static(&[5; 16]),
+        address: local(),
+        message: Bytes::copy_from_slice(message),
+    }
+    .to_frame()
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    SenderStats::get(c)
+}
+
+/// Our receiver on an ephemeral port; `fail` decides per delivered message whether it fails.
+struct Rx {
+    member: Member,
+    messages: Arc<Mutex<Vec<ChannelData>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn our_receiver(id: u8, fail: impl Fn(usize) -> bool + Send + Sync + 'static) -> Rx {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let m = messages.clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handler: AsyncHandler = Arc::new(move |data| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        m.lock().unwrap().push(data);
+        let r = if fail(n) { Err(format!("failing call {n} on purpose")) } else { Ok(()) };
+        Box::pin(std::future::ready(r))
+    });
+    Rx { member: member(port, id), messages, _task: receiver::serve_with(listener, ServeOptions::default(), handler) }
+}
+
+/// A raw server that runs `script` on every accepted connection; counts connections.
+async fn raw_server<F, Fut>(script: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let n = a.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(script(s, n));
+        }
+    });
+    (addr, accepted)
+}
+
+/// Reads one whole frame.
+async fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
+    let mut buf = BytesMut::new();
+    loop {
+        if let Some(f) = FrameDecoder::default().decode(&mut buf).unwrap() {
+            return Some(f);
+        }
+        if s.read_buf(&mut buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+}
+
+fn quick() -> SenderConfig {
+    SenderConfig { timeout: Duration::from_millis(500), ..SenderConfig::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_sends_reuse_one_connection() {
+    let rx = our_receiver(1, |_| false).await;
+    let sender = PooledSender::new(SenderConfig::default());
+    for (i, options) in [2, 3, 6, 7, 0, 1].into_iter().cycle().take(30).enumerate() {
+        let r = sender
+            .send(frame(options, format!("m{i}").as_bytes()), SendOptions(options), std::slice::from_ref(&rx.member))
+            .await;
+        assert_eq!(r.unwrap()[0].1.resends, 0);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let got =
+        rx.messages.lock().unwrap().iter().map(|m| String::from_utf8_lossy(&m.message).to_string()).collect::<Vec<_>>();
+    assert_eq!(got, (0..30).map(|i| format!("m{i}")).collect::<Vec<_>>(), "all delivered, in order");
+    assert_eq!(get(&sender.stats().connects), 1);
+    assert_eq!(get(&sender.stats().messages), 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_ack_gives_exactly_one_resend_on_a_new_connection() {
+    let rx = our_receiver(1, |n| n == 0).await;
+    let sender = PooledSender::new(SenderConfig::default());
+    let r = sender.send(frame(7, b"once"), SendOptions(7), std::slice::from_ref(&rx.member)).await.unwrap();
+    assert_eq!(r[0].1.resends, 1);
+    assert_eq!(rx.messages.lock().unwrap().len(), 2, "processed twice: failed, then resent");
+    assert_eq!(
+        (get(&sender.stats().fail_acks), get(&sender.stats().resends), get(&sender.stats().connects)),
+        (1, 1, 2)
+    );
+
+    // Failing every time: two attempts, then a FAIL_ACK failure; never a third delivery.
+    let rx = our_receiver(2, |_| true).await;
+    let e = sender.send(frame(7, b"never"), SendOptions(7), std::slice::from_ref(&rx.member)).await.unwrap_err();
+    assert_eq!(e.faulty.len(), 1);
+    assert!(matches!(e.faulty[0].cause, FailureCause::FailAck), "{e}");
+    assert!(e.faulty[0].cause.is_remote_process_failure());
+    assert_eq!(e.faulty[0].attempts, 2);
+    assert_eq!(rx.messages.lock().unwrap().len(), 2);
+
+    // maxRetryAttempts = 0: one attempt only.
+    let rx = our_receiver(3, |_| true).await;
+    let no_retry = PooledSender::new(SenderConfig { max_retry_attempts: 0, ..SenderConfig::default() });
+    let e = no_retry.send(frame(7, b"x"), SendOptions(7), std::slice::from_ref(&rx.member)).await.unwrap_err();
+    assert_eq!(e.faulty[0].attempts, 1);
+    assert_eq!(rx.messages.lock().unwrap().len(), 1);
+
+    // throwOnFailedAck = false: a FAIL_ACK counts as delivered.
+    let lenient = PooledSender::new(SenderConfig { throw_on_failed_ack: false, ..SenderConfig::default() });
+    lenient.send(frame(7, b"y"), SendOptions(7), std::slice::from_ref(&rx.member)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_retried_once_then_reported() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: nothing listens there
+    let sender = PooledSender::new(quick());
+    let e = sender.send(frame(2, b"x"), SendOptions(2), &[member(port, 1)]).await.unwrap_err();
+    assert!(matches!(e.faulty[0].cause, FailureCause::Connect { .. }), "{e}");
+    assert_eq!(e.faulty[0].attempts, 2);
+    assert!(!e.faulty[0].cause.is_remote_process_failure());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_member_times_out_after_the_timeout_without_a_resend() {
+    let (addr, accepted) = raw_server(|mut s, _| async move {
+        while read_frame(&mut s).await.is_some() {} // never answers
+    })
+    .await;
+    let sender = PooledSender::new(SenderConfig { timeout: Duration::from_millis(300), ..SenderConfig::default() });
+    let started = Instant::now();
+    let e = sender.send(frame(2, b"x"), SendOptions(2), &[member(addr.port(), 1)]).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(e.faulty[0].cause, FailureCause::Timeout(_)), "{e}");
+    assert!(took >= Duration::from_millis(290) && took < Duration::from_millis(800), "{took:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "timeouts are not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_other_than_acks_are_consumed_and_ignored_while_waiting() {
+    let (addr, _) = raw_server(|mut s, _| async move {
+        while read_frame(&mut s).await.is_some() {
+            let mut other = BytesMut::new();
+            tribes_wire::frame::encode_frame(b"something else", &mut other);
+            s.write_all(&other).await.unwrap();
+            s.write_all(&ACK_COMMAND).await.unwrap();
+        }
+    })
+    .await;
+    let sender = PooledSender::new(quick());
+    for _ in 0..3 {
+        sender.send(frame(2, b"x"), SendOptions(2), &[member(addr.port(), 1)]).await.unwrap();
+    }
+    assert_eq!(get(&sender.stats().connects), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eof_before_the_ack_is_retried_on_a_new_connection_then_reported() {
+    let (addr, accepted) = raw_server(|mut s, _| async move {
+        let _ = read_frame(&mut s).await; // read, then close without answering
+    })
+    .await;
+    let sender = PooledSender::new(quick());
+    let e = sender.send(frame(2, b"x"), SendOptions(2), &[member(addr.port(), 1)]).await.unwrap_err();
+    assert!(matches!(e.faulty[0].cause, FailureCause::Eof), "{e}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_use_ack_nothing_is_awaited_and_a_closed_pooled_connection_is_replaced() {
+    // The server closes the first connection after one frame, and keeps later ones.
+    let (addr, accepted) =
+        raw_server(|mut s, n| async move { while read_frame(&mut s).await.is_some() && n > 0 {} }).await;
+    let sender = PooledSender::new(quick());
+    let m = member(addr.port(), 1);
+    sender.send(frame(0, b"a"), SendOptions(0), std::slice::from_ref(&m)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await; // the server has closed it by now
+                                                          // The write may still succeed into the kernel; the health-check read sees EOF and resends.
+    sender.send(frame(0, b"b"), SendOptions(0), std::slice::from_ref(&m)).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_send_reports_only_the_faulty_members() {
+    let a = our_receiver(1, |_| false).await;
+    let b = our_receiver(2, |_| false).await;
+    let dead = member(1, 3); // port 1: refused
+    let sender = PooledSender::new(quick());
+    let e = sender
+        .send(
+            frame(6, b"to all"),
+            SendOptions(6),
+            &[a.member.clone(), dead.clone(), b.member.clone(), a.member.clone()],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.faulty.len(), 1, "{e}");
+    assert_eq!(e.faulty[0].member, dead.id());
+    assert_eq!(a.messages.lock().unwrap().len(), 1, "a duplicate destination is sent once");
+    assert_eq!(b.messages.lock().unwrap().len(), 1);
+    // After a failure the whole slot was disconnected: the next send reconnects.
+    let ok = sender.send(frame(6, b"again"), SendOptions(6), &[a.member.clone(), b.member.clone()]).await.unwrap();
+    assert_eq!(ok.len(), 2);
+    assert_eq!(get(&sender.stats().connects), 4, "a and b, then a and b again (refused connects are not counted)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_finds_no_free_slot_within_max_wait_fails_for_every_member() {
+    let (addr, _) = raw_server(|mut s, _| async move { while read_frame(&mut s).await.is_some() {} }).await;
+    let sender = Arc::new(PooledSender::new(SenderConfig {
+        pool_size: 1,
+        max_wait: Duration::from_millis(100),
+        timeout: Duration::from_millis(1500),
+        ..SenderConfig::default()
+    }));
+    let m = member(addr.port(), 1);
+    let busy = {
+        let (sender, m) = (sender.clone(), m.clone());
+        tokio::spawn(async move { sender.send(frame(2, b"stuck"), SendOptions(2), &[m]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let e = sender.send(frame(2, b"waits"), SendOptions(2), &[m.clone(), member(9, 9)]).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(600));
+    assert_eq!(e.faulty.len(), 2);
+    assert!(e.faulty.iter().all(|f| matches!(f.cause, FailureCause::PoolExhausted(_))), "{e}");
+    assert!(busy.await.unwrap().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_closes_connections_by_count_by_age_and_when_the_member_closed_them() {
+    let rx = our_receiver(1, |_| false).await;
+    let by_count = PooledSender::new(SenderConfig { keep_alive_count: Some(2), ..SenderConfig::default() });
+    for _ in 0..5 {
+        by_count.send(frame(2, b"k"), SendOptions(2), std::slice::from_ref(&rx.member)).await.unwrap();
+    }
+    // Requests 1-3 on the first connection (closed once it carried more than 2), 4-5 on the next.
+    assert_eq!(get(&by_count.stats().connects), 2);
+
+    let by_age = PooledSender::new(SenderConfig {
+        keep_alive_time: Some(Duration::from_millis(100)),
+        ..SenderConfig::default()
+    });
+    by_age.send(frame(2, b"k"), SendOptions(2), std::slice::from_ref(&rx.member)).await.unwrap();
+    assert_eq!(by_age.keepalive(), 0);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(by_age.keepalive(), 1);
+    assert_eq!(by_age.idle_connections(), 0);
+
+    let (addr, _) = raw_server(|mut s, _| async move {
+        let _ = read_frame(&mut s).await;
+        s.write_all(&ACK_COMMAND).await.unwrap();
+    })
+    .await;
+    let sender = PooledSender::new(SenderConfig::default());
+    sender.send(frame(2, b"k"), SendOptions(2), &[member(addr.port(), 1)]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sender.keepalive(), 1, "the member closed it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_ack_from_a_raw_server_then_an_ack_on_the_new_connection() {
+    let (addr, accepted) = raw_server(|mut s, n| async move {
+        while read_frame(&mut s).await.is_some() {
+            s.write_all(if n == 0 { &FAIL_ACK_COMMAND } else { &ACK_COMMAND }).await.unwrap();
+        }
+    })
+    .await;
+    let sender = PooledSender::new(quick());
+    let r = sender.send(frame(6, b"x"), SendOptions(6), &[member(addr.port(), 1)]).await.unwrap();
+    assert_eq!(r[0].1.resends, 1);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+// ---- the channel ----
+
+fn seq_of(m: &ChannelData) -> u64 {
+    u64::from_be_bytes(m.message[..8].try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_builds_messages_as_group_channel_does() {
+    let me = local();
+    let channel = GroupChannel::new(me.clone(), ChannelConfig::default());
+    let m = channel.message(&Payload::Bytes(Bytes::from_static(b"b")), SendOptions(6));
+    assert_eq!(m.options, SendOptions(7));
+    assert_eq!(m.address, me);
+    assert_eq!(m.unique_id.len(), 16);
+    assert_eq!(m.unique_id[6] >> 4, 4, "UUID v4");
+    assert_eq!(m.unique_id[8] >> 6, 2, "UUID variant");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((now - m.timestamp).abs() < 5_000);
+    let s = channel.message(&Payload::Serialized(Bytes::from_static(b"\xac\xed\x00\x05")), SendOptions(9));
+    assert_eq!(s.options, SendOptions(8));
+    assert_ne!(m.unique_id, s.unique_id);
+    assert!(matches!(
+        channel.send(&[], Payload::Bytes(Bytes::new()), SendOptions(2)).await,
+        Err(ChannelError::NoDestination)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_messages_keep_their_order_per_destination() {
+    let a = our_receiver(1, |_| false).await;
+    let b = our_receiver(2, |_| false).await;
+    let channel = GroupChannel::new(local(), ChannelConfig::default());
+    let n = 2000u64;
+    for seq in 0..n {
+        let mut p = seq.to_be_bytes().to_vec();
+        p.extend_from_slice(&[7; 100]);
+        channel.send(&[a.member.clone(), b.member.clone()], Payload::Bytes(p.into()), SendOptions(8)).await.unwrap();
+    }
+    for rx in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while (rx.messages.lock().unwrap().len() as u64) < n {
+            assert!(Instant::now() < deadline, "only {} of {n} arrived", rx.messages.lock().unwrap().len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let got: Vec<u64> = rx.messages.lock().unwrap().iter().map(seq_of).collect();
+        assert_eq!(got, (0..n).collect::<Vec<_>>());
+        assert!(rx.messages.lock().unwrap().iter().all(|m| m.options == SendOptions(9)));
+    }
+    assert_eq!(channel.queued_bytes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_makes_the_caller_wait_with_always_send_and_fails_without() {
+    let rx = our_receiver(1, |_| false).await;
+    let config = ChannelConfig {
+        dispatch: DispatchConfig { max_queue_size: 4096, ..DispatchConfig::default() },
+        ..ChannelConfig::default()
+    };
+    let channel = GroupChannel::new(local(), config.clone());
+    let n = 300u64;
+    for seq in 0..n {
+        let mut p = seq.to_be_bytes().to_vec();
+        p.extend_from_slice(&[1; 1000]);
+        channel.send(std::slice::from_ref(&rx.member), Payload::Bytes(p.into()), SendOptions(10)).await.unwrap();
+    }
+    assert!(channel.dispatch_stats().overflowed.load(Ordering::Relaxed) > 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (rx.messages.lock().unwrap().len() as u64) < n {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got: Vec<u64> = rx.messages.lock().unwrap().iter().map(seq_of).collect();
+    assert_eq!(got, (0..n).collect::<Vec<_>>(), "overflowing messages do not overtake queued ones");
+
+    // An overflowing message to a dead member: the caller gets the failure.
+    let dead = member(1, 9);
+    let strict = GroupChannel::new(
+        local(),
+        ChannelConfig { dispatch: DispatchConfig { always_send: false, ..config.dispatch.clone() }, ..config.clone() },
+    );
+    let big = Payload::Bytes(Bytes::from(vec![0; 5000]));
+    assert!(matches!(
+        strict.send(std::slice::from_ref(&dead), big.clone(), SendOptions(8)).await,
+        Err(ChannelError::QueueFull { .. })
+    ));
+    let waits = GroupChannel::new(local(), config);
+    match waits.send(&[dead], big, SendOptions(8)).await {
+        Err(ChannelError::Send(e)) => assert!(matches!(e.faulty[0].cause, FailureCause::Connect { .. })),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_verdict_decides_between_ack_and_fail_ack() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let them = GroupChannel::new(member(port, 2), ChannelConfig::default());
+    let (handler, mut incoming) = them.incoming();
+    let _rx = receiver::serve_with(listener, ServeOptions::default(), handler);
+    let app = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(m) = incoming.recv().await {
+            let first = seen.is_empty();
+            seen.push((m.awaits_verdict(), m.payload()));
+            m.complete(if first { Err("not now".into()) } else { Ok(()) });
+            if seen.len() == 3 {
+                return seen;
+            }
+        }
+        seen
+    });
+    let us = GroupChannel::new(local(), ChannelConfig::default());
+    us.send(&[them.local().clone()], Payload::Bytes(Bytes::from_static(b"sync")), SendOptions(6)).await.unwrap();
+    us.send(&[them.local().clone()], Payload::Serialized(Bytes::from_static(b"\xac\xed\x00\x05")), SendOptions(2))
+        .await
+        .unwrap();
+    let seen = app.await.unwrap();
+    assert_eq!(seen[0], (true, Payload::Bytes(Bytes::from_static(b"sync"))));
+    assert_eq!(seen[1], (true, Payload::Bytes(Bytes::from_static(b"sync"))), "resent after FAIL_ACK");
+    assert_eq!(seen[2], (false, Payload::Serialized(Bytes::from_static(b"\xac\xed\x00\x05"))));
+    assert_eq!(get(&us.sender().stats().resends), 1);
+}
