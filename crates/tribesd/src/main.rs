@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Join the cluster as a member, configured like Tomcat's <Cluster> (--server-xml and flags).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Listen to the membership group and list every member heard (does not join).
     Members(members::MembersArgs),
     /// Decode Tribes bytes (frames, a member packet or a bare ChannelData) and print every field.

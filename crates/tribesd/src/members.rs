@@ -247,8 +247,8 @@ fn print_rows(rows: &BTreeMap<MemberId, Row>, json: bool, redraw: bool) {
     }
     let _ = writeln!(
         out,
-        "{:<22} {:>6} {:<32} {:<12} {:>10} {:>9} {:>9}  {}",
-        "HOST", "PORT", "UNIQUE ID", "DOMAIN", "ALIVE", "LAST HB", "INTERVAL", "STATUS"
+        "{:<22} {:>6} {:<32} {:<12} {:>10} {:>9} {:>9}  STATUS",
+        "HOST", "PORT", "UNIQUE ID", "DOMAIN", "ALIVE", "LAST HB", "INTERVAL"
     );
     for r in rows.values() {
         let age = now.saturating_duration_since(r.last_heard);
