@@ -19,8 +19,10 @@ demo: setup
 	$(CARGO) build -p tribesd -p tomcat-harness --bin demo
 	./target/debug/demo
 
+# tribesd against stock Tomcat, side by side in one run; writes docs/benchmarks.md.
 bench: setup
-	@echo "make bench: no benchmark is built yet (issue 4 adds tribesd against stock Tribes)."
+	$(CARGO) build --release -p tribesd -p tribes-bench
+	./target/release/tribes-bench
 
 # Each fuzz target for FUZZ_SECONDS, with cargo-fuzz on a nightly toolchain (see fuzz/README.md).
 fuzz:
