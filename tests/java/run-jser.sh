@@ -22,7 +22,7 @@ if [ "$1" = jdk ]; then
 else
   home=$(tomcat_home "$1")
   lib="$home/lib"
-  cp="$lib/catalina-ha.jar:$lib/catalina.jar:$lib/catalina-tribes.jar:$lib/servlet-api.jar:$lib/tomcat-util.jar:$lib/tomcat-api.jar:$lib/tomcat-coyote.jar:$(tomcat_juli "$home")"
+  cp="$(ls "$lib"/*.jar | tr '\n' ':')$(tomcat_juli "$home")"
   classes="$root/target/java/jser/$(tomcat_version "$home")"
   compile_java "$src/tomcat" "$classes" "$cp" "$lib/catalina-ha.jar" "$src"/tomcat/*.java
   main=org.apache.catalina.ha.session.JserTomcat

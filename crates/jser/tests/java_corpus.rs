@@ -367,6 +367,7 @@ fn limits_and_the_firewall_apply_to_java_streams() {
 
 #[test]
 fn tomcat_session_messages_and_delta_requests_re_emit_for_every_release() {
+    let mut state_lengths = Vec::new();
     for t in tomcats() {
         let home = t.home.to_str().expect("utf-8 path");
         let out = run_java_script("run-jser.sh", &[home, "gen"], b"");
@@ -377,7 +378,15 @@ fn tomcat_session_messages_and_delta_requests_re_emit_for_every_release() {
                 (n.to_string(), hex::decode(h).expect("hex"))
             })
             .collect();
-        assert_eq!(streams.len(), 13, "{}", t.version);
+        assert_eq!(streams.len(), 15, "{}", t.version);
+        // Session state: 10.1 and 11.0 write the two authentication notes (TC_NULL TC_NULL) after
+        // each id, 9.0 does not; both forms re-emit (checked with every stream below).
+        let one = parse(&streams["t.state.one"]).unwrap();
+        let names = one.class_names();
+        assert!(names.iter().any(|n| n == "java.lang.Long") && names.iter().any(|n| n == "java.lang.Integer"), "{names:?}");
+        let three = parse(&streams["t.state.three"]).unwrap();
+        assert!(three.class_names().iter().any(|n| n.ends_with("GenericPrincipal$SerializablePrincipal")), "{}", t.version);
+        state_lengths.push((t.line().to_string(), streams["t.state.one"].len()));
         let total: usize = streams.values().map(Vec::len).sum();
         eprintln!("Tomcat {}: {} streams, {total} bytes", t.version, streams.len());
         for (name, bytes) in &streams {
@@ -434,4 +443,10 @@ fn tomcat_session_messages_and_delta_requests_re_emit_for_every_release() {
         parse_with(inner, &ParseOptions::with_filter(filter.clone())).unwrap();
         assert!(parse_with(&streams["t.delta.principal"], &ParseOptions::with_filter(filter)).is_err());
     }
+    // Both session-state forms: 10.1 and 11.0 add two TC_NULL authentication notes per session.
+    let len = |line: &str| state_lengths.iter().find(|(l, _)| l == line).map(|(_, n)| *n);
+    if let (Some(old), Some(new)) = (len("9.0"), len("10.1")) {
+        assert_eq!(new, old + 2, "10.1 writes the two notes that 9.0 leaves out");
+    }
+    assert_eq!(len("10.1"), len("11.0"));
 }

@@ -119,6 +119,31 @@ public class JserTomcat {
         ClusterMessage undeploy = message("/app", SessionMessage.EVT_ALL_SESSION_NOCONTEXTMANAGER, null, "x", "y");
         out.put("t.msg.nocontext", writeObject(undeploy));
 
+        // Session state (payload of EVT_ALL_SESSION_DATA): DeltaManager.serializeSessions. 9.0 writes
+        // no authentication notes by default; 10.1 and 11.0 always write two.
+        DeltaManager mgr = new DeltaManager();
+        org.apache.catalina.core.StandardContext ctx = new org.apache.catalina.core.StandardContext();
+        ctx.setDistributable(true);
+        mgr.setContext(ctx);
+        List<org.apache.catalina.Session> sessions = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            DeltaSession s = (DeltaSession) mgr.createEmptySession();
+            s.setValid(true);
+            s.setCreationTime(TS + i);
+            s.setMaxInactiveInterval(1800);
+            s.setId(ID.substring(0, 30) + "0" + i, false);
+            s.setAttribute("user", "alice" + i, false);
+            s.setAttribute("count", Integer.valueOf(i), false);
+            if (i == 2) {
+                s.setAttribute("list", new ArrayList<>(List.of("a", 1, 2L)), false);
+                s.setPrincipal(principal("alice", List.of("admin")));
+                s.setAuthType("FORM");
+            }
+            sessions.add(s);
+        }
+        out.put("t.state.one", mgr.serializeSessions(sessions.subList(0, 1).toArray(new org.apache.catalina.Session[0])));
+        out.put("t.state.three", mgr.serializeSessions(sessions.toArray(new org.apache.catalina.Session[0])));
+
         StringBuilder sb = new StringBuilder();
         for (Map.Entry<String, byte[]> e : out.entrySet()) sb.append(e.getKey()).append(' ').append(hex(e.getValue())).append('\n');
         System.out.print(sb);
