@@ -16,16 +16,18 @@ use tribes_wire::{Ack, ChannelData, FrameDecoder, FrameError, Member};
 
 mod hex_text;
 mod human;
+mod java;
 mod view;
 
-use view::{ChannelDataItem, ChannelDataView, FrameView, Item, MemberItem, MemberView};
+use view::{ChannelDataItem, ChannelDataView, FrameView, Item, JavaItem, MemberItem, MemberView};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     tribesd decode 464c5432303032 00000003 060203 544c4632303033\n  \
     xxd -p capture.bin | tribesd decode --json\n  \
     tribesd decode --file capture.bin\n  \
-    tribesd decode --as member --file heartbeat.bin")]
+    tribesd decode --as member --file heartbeat.bin\n  \
+    tribesd decode --as java --file session-message.ser")]
 pub struct DecodeArgs {
     /// Bytes as hex: whitespace and newlines anywhere, an optional 0x before each group. Several
     /// arguments are joined with a space. Without HEX or --file, hex is read from stdin.
@@ -37,7 +39,7 @@ pub struct DecodeArgs {
     file: Option<PathBuf>,
 
     /// What the bytes are. Detected from the first bytes when absent: FLT2002 starts frames,
-    /// TRIBES-B a member packet.
+    /// TRIBES-B a member packet, AC ED 00 05 a Java serialization stream.
     #[arg(long = "as", value_enum, value_name = "KIND")]
     kind: Option<Kind>,
 
@@ -59,6 +61,8 @@ pub enum Kind {
     Member,
     /// One frame payload without its FLT2002 header and TLF2003 trailer.
     ChannelData,
+    /// One Java serialization stream (`AC ED 00 05 ...`), e.g. a SessionMessageImpl.
+    Java,
 }
 
 /// Runs the subcommand: 0 when everything decoded, 1 on bad input (after printing what decoded).
@@ -145,6 +149,31 @@ struct Decoded {
 }
 
 fn decode(input: &Bytes, kind: Option<Kind>, max_frame_len: usize) -> Decoded {
+    let mut decoded = decode_items(input, kind, max_frame_len);
+    // A Java stream that does not parse is shown in the output and fails the run, after a
+    // frame error, which stopped decoding.
+    if decoded.error.is_none() {
+        decoded.error = decoded.items.iter().find_map(java_error);
+    }
+    decoded
+}
+
+/// The Java parse error of an item, with where the item is.
+fn java_error(item: &Item) -> Option<String> {
+    match item {
+        Item::Frame(f) => f
+            .channel_data
+            .as_ref()
+            .and_then(|cd| cd.java.as_ref())
+            .and_then(java::JavaView::error_text)
+            .map(|e| format!("frame {} at offset {}: {e}", f.index, f.offset)),
+        Item::ChannelData(c) => c.data.java.as_ref().and_then(java::JavaView::error_text),
+        Item::Java(j) => j.java.error_text(),
+        Item::Member(_) => None,
+    }
+}
+
+fn decode_items(input: &Bytes, kind: Option<Kind>, max_frame_len: usize) -> Decoded {
     let kind = match kind.map_or_else(|| detect(input), Ok) {
         Ok(kind) => kind,
         Err(error) => return Decoded { items: Vec::new(), error: Some(error) },
@@ -159,6 +188,7 @@ fn decode(input: &Bytes, kind: Option<Kind>, max_frame_len: usize) -> Decoded {
             Ok(data) => Ok(Item::ChannelData(ChannelDataItem { offset: 0, length: input.len(), data })),
             Err(e) => Err(format!("ChannelData at offset 0: {e}")),
         },
+        Kind::Java => Ok(Item::Java(JavaItem { java: java::JavaView::parse(input, 0) })),
     };
     match single {
         Ok(item) => Decoded { items: vec![item], error: None },
@@ -169,6 +199,9 @@ fn decode(input: &Bytes, kind: Option<Kind>, max_frame_len: usize) -> Decoded {
 /// Picks the kind whose marker shares the most leading bytes with the input, so that a damaged
 /// marker is still reported by the right decoder.
 fn detect(input: &[u8]) -> Result<Kind, String> {
+    if input.starts_with(&[0xac, 0xed, 0x00, 0x05]) {
+        return Ok(Kind::Java);
+    }
     let common = |marker: &[u8]| input.iter().zip(marker).take_while(|(a, b)| a == b).count();
     let (frame, member) = (common(&START), common(&MBR_BEGIN[..8]));
     match (frame, member) {

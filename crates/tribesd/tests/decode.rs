@@ -272,7 +272,7 @@ fn a_session_delta_names_the_java_class_of_its_message() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.ends_with("    ... 637 more bytes\n"), "a 64-byte preview: {}", run.stdout);
+    assert!(run.stdout.contains("    ... 637 more bytes\n  java stream:"), "a 64-byte preview: {}", run.stdout);
 
     let cd = &decode_stdin(SESSION_DELTA_FRAME, &["--json"]).json()[0]["channel_data"];
     assert_eq!(cd["message_kind"], "java_serialized");
@@ -478,6 +478,125 @@ fn every_truncation_and_every_corrupted_byte_exits_cleanly_with_one_error_line_a
                 run.error_line();
             }
             code => panic!("exit {code} for {}: {}", hex::encode(&input), run.stderr),
+        }
+    }
+}
+
+#[test]
+fn a_session_delta_prints_its_session_message_fields_and_delta_actions() {
+    let run = decode_stdin(SESSION_DELTA_FRAME, &[]);
+    run.assert_success();
+    for expected in [
+        "event type:     13 EVT_SESSION_DELTA\n",
+        "context:        \"/app\"\n",
+        "session id:     \"0123456789ABCDEF0123456789ABCDEF\"\n",
+        "unique id:      \"0123456789ABCDEF0123456789ABCDEF-1700000000000\"\n",
+        "serialized at:  1700000000000 (2023-11-14T22:13:20.000Z)\n",
+        "mSession:       291 bytes at offset 454\n",
+        "[0] SET TYPE_ATTRIBUTE \"user\" = String \"alice\"\n",
+        "[1] SET TYPE_MAXINTERVAL \"__SET__MAXINTERVAL__\" = Integer 1800\n",
+        "[2] SET TYPE_ISNEW \"__SET__ISNEW__\" = Boolean false\n",
+        "[3] REMOVE TYPE_ATTRIBUTE \"cart\"\n",
+        "[4] SET TYPE_ATTRIBUTE \"count\" = Integer 7\n",
+        "org.apache.catalina.ha.session.SessionMessageImpl (serialVersionUID 2)",
+        "SessionMessageImpl.mEvtType: int 13\n",
+    ] {
+        assert!(run.stdout.contains(expected), "{expected:?} missing from:\n{}", run.stdout);
+    }
+    assert!(run.stdout.lines().count() < 300);
+
+    let java = &decode_stdin(SESSION_DELTA_FRAME, &["--json"]).json()[0]["channel_data"]["java"];
+    assert_eq!(java["offset"], 128);
+    assert_eq!(java["error"], Value::Null);
+    assert_eq!(java["classes"][0]["name"], "org.apache.catalina.ha.session.SessionMessageImpl");
+    assert_eq!(java["classes"][0]["serial_version_uid"], 2);
+    let m = &java["session_message"];
+    assert_eq!(m["event_type"], 13);
+    assert_eq!(m["event_name"], "EVT_SESSION_DELTA");
+    assert_eq!(m["context_name"], "/app");
+    assert_eq!(m["session_id"], "0123456789ABCDEF0123456789ABCDEF");
+    assert_eq!(m["serialization_timestamp"], 1_700_000_000_000i64);
+    assert_eq!(m["session_length"], 291);
+    let d = &m["delta"];
+    assert_eq!(d["session_id"], "0123456789ABCDEF0123456789ABCDEF");
+    assert_eq!(d["count"], 5);
+    let names: Vec<&str> = d["actions"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["user", "__SET__MAXINTERVAL__", "__SET__ISNEW__", "cart", "count"]);
+    assert_eq!(d["actions"][1]["value_class"], "java.lang.Integer");
+    assert_eq!(d["actions"][3]["action_name"], "REMOVE");
+    assert!(java["dump"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains("mContextName: #5 string \"/app\"")));
+}
+
+/// The SessionMessageImpl of the delta frame (§4.3), as a bare stream.
+fn session_message_bytes() -> Vec<u8> {
+    let frame = bytes(SESSION_DELTA_FRAME);
+    frame[128..128 + 701].to_vec()
+}
+
+#[test]
+fn a_bare_java_stream_is_detected_and_decoded_with_or_without_as_java() {
+    let stream = session_message_bytes();
+    for args in [&["decode", "--file", "-"][..], &["decode", "--as", "java", "--file", "-"][..]] {
+        let run = tribesd(args, &stream);
+        run.assert_success();
+        assert!(run.stdout.starts_with("Java stream at offset 0: 701 bytes\n"), "{}", run.stdout);
+        assert!(run.stdout.contains("event type:     13 EVT_SESSION_DELTA\n"), "{}", run.stdout);
+        assert!(run.stdout.contains("mSession:       291 bytes at offset 326\n"), "{}", run.stdout);
+    }
+    let items = tribesd(&["decode", "--as", "java", "--json", "--file", "-"], &stream).json();
+    assert_eq!(items[0]["type"], "java");
+    assert_eq!(items[0]["session_message"]["delta"]["actions"][0]["name"], "user");
+
+    // A plain String stream: no SessionMessageImpl, its value listed.
+    let run = decode_arg("aced0005 7400 05 68656c6c6f", &["--as", "java"]);
+    run.assert_success();
+    assert!(run.stdout.contains("contents[0]:    String \"hello\"\n"), "{}", run.stdout);
+}
+
+#[test]
+fn a_corrupted_java_stream_is_reported_with_its_offset_and_the_frame_still_printed() {
+    // Bare stream: a bad type code right after the header.
+    let run = decode_arg("aced0005 99", &["--as", "java"]);
+    let error = run.error_line().to_string();
+    assert!(error.contains("Java stream at offset 0:"), "{error}");
+    assert!(error.contains("at offset 4 (offset 4 in the stream)"), "{error}");
+    assert!(run.stdout.contains("java error:"), "{}", run.stdout);
+
+    // Inside a frame: the class-name length of SessionMessageImpl grown past the input.
+    let mut frame = bytes(SESSION_DELTA_FRAME);
+    assert_eq!(frame[128 + 6..128 + 8], [0x00, 0x31]);
+    frame[128 + 6] = 0x7f;
+    let run = tribesd(&["decode", "--file", "-"], &frame);
+    let error = run.error_line().to_string();
+    assert!(error.starts_with("error: frame 1 at offset 0: Java stream at offset 128: "), "{error}");
+    assert!(run.stdout.contains("options:      0x00000008 (async)"), "the frame is still printed: {}", run.stdout);
+    assert!(run.stdout.contains("java error:"), "{}", run.stdout);
+
+    // A corrupted DeltaRequest inside a good SessionMessageImpl: the nested error is named.
+    let mut frame = bytes(SESSION_DELTA_FRAME);
+    let at = 454; // mSession
+    assert_eq!(frame[at..at + 4], [0xac, 0xed, 0x00, 0x05]);
+    frame[at + 4] = 0x99;
+    let run = tribesd(&["decode", "--file", "-"], &frame);
+    let error = run.error_line().to_string();
+    assert!(error.contains("in mSession: Java stream at offset 454: "), "{error}");
+    assert!(error.contains("at offset 458 (offset 4 in the stream)"), "{error}");
+}
+
+#[test]
+fn every_corrupted_byte_of_a_session_message_exits_cleanly() {
+    let good = session_message_bytes();
+    for i in 4..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0xa5;
+        let run = tribesd(&["decode", "--as", "java", "--file", "-"], &bad);
+        assert!(!run.stderr.contains("panicked"), "{i}: {}", run.stderr);
+        match run.code {
+            0 => assert!(run.stderr.is_empty()),
+            1 => {
+                run.error_line();
+            }
+            code => panic!("exit {code} for byte {i}: {}", run.stderr),
         }
     }
 }

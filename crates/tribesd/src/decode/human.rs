@@ -33,6 +33,10 @@ pub(crate) fn write_item(out: &mut impl Write, item: &Item) -> io::Result<()> {
             writeln!(out, "ChannelData at offset {}: {} bytes", c.offset, c.length)?;
             write_channel_data(out, &c.data)
         }
+        Item::Java(j) => {
+            writeln!(out, "Java stream at offset {}: {} bytes", j.java.offset, j.java.length)?;
+            super::java::write_human(out, 2, &j.java)
+        }
     }
 }
 
@@ -61,6 +65,9 @@ fn write_channel_data(out: &mut impl Write, cd: &ChannelDataView) -> io::Result<
     field(out, 2, "message", &cd.message_summary)?;
     if cd.control.is_none() {
         hexdump(out, 4, &cd.message.0)?;
+    }
+    if let Some(j) = &cd.java {
+        super::java::write_human(out, 2, j)?;
     }
     Ok(())
 }

@@ -9,6 +9,8 @@ use tribes_wire::control::{COORD_HEADER, TWO_PHASE_END, TWO_PHASE_START};
 use tribes_wire::member::SHUTDOWN_PAYLOAD;
 use tribes_wire::{ChannelData, ControlPayload, Member};
 
+use super::java::JavaView;
+
 /// One decoded item: a JSON line with `--json`, a block of text otherwise.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -16,6 +18,14 @@ pub(crate) enum Item {
     Frame(FrameView),
     Member(MemberItem),
     ChannelData(ChannelDataItem),
+    Java(JavaItem),
+}
+
+/// A bare Java serialization stream (`--as java`).
+#[derive(Debug, Serialize)]
+pub(crate) struct JavaItem {
+    #[serde(flatten)]
+    pub java: JavaView,
 }
 
 /// One `FLT2002 | len | payload | TLF2003` package.
@@ -73,6 +83,8 @@ pub(crate) struct ChannelDataView {
     /// The class of the first object, when `message_kind` is `java_serialized` and the stream
     /// starts with an object, enum or array.
     pub java_class: Option<String>,
+    /// The stream parsed, when `message_kind` is `java_serialized`.
+    pub java: Option<JavaView>,
     pub message: HexBytes,
     #[serde(skip)]
     pub message_summary: String,
@@ -175,6 +187,7 @@ impl ChannelDataView {
             message_kind,
             control,
             java_class,
+            java: (message_kind == "java_serialized").then(|| JavaView::parse(message, message_offset)),
             message: HexBytes(cd.message.clone()),
             message_summary,
         }
