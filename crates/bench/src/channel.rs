@@ -1,5 +1,432 @@
 //! The Tribes channel: tribesd against stock Tribes (issue: receiver, sender, channel bench).
+//!
+//! In one run, for 1 KiB and 64 KiB messages and send options 0, 2 (USE_ACK), 6 (USE_ACK +
+//! SYNCHRONIZED_ACK) and 8 (ASYNCHRONOUS), one sender sends N messages to one receiver:
+//! - stock: a TribesBench JVM (tests/java/tribes-bench, a stock GroupChannel) sends to another
+//!   TribesBench JVM; the time runs from the send command until the receiving JVM counted all N;
+//! - tribesd: our `GroupChannel` sends to our receiver (`receiver::serve_with` with the channel's
+//!   incoming queue), in this process on one tokio runtime; the time runs until the application
+//!   side of the receiver took all N off the queue.
+//!
+//! Both sides get the same N and a warm-up of N/5 messages first. The loopback TCP limit is a
+//! plain tokio blast of 64 KiB writes from one socket to another, measured in the same run.
+//! MB/s counts payload bytes, 10^6 bytes per MB.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::runtime::Runtime;
+use tribes::channel::{ChannelConfig, GroupChannel, Payload};
+use tribes::receiver::{self, ServeOptions};
+use tribes_wire::{Member, SendOptions, UniqueId};
+
+const SIZES: [usize; 2] = [1024, 65536];
+const OPTIONS: [i32; 4] = [0, 2, 6, 8];
+/// How long one side may take for one measurement before the section fails.
+const MEASURE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Messages per measurement: about 1-3 s for stock Tribes on a small machine.
+fn messages(size: usize, options: i32) -> u64 {
+    let acked = options & 2 != 0;
+    match (size, acked) {
+        (1024, false) => 300_000,
+        (1024, true) => 30_000,
+        (_, false) => 40_000,
+        (_, true) => 15_000,
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    msgs: f64,
+    mb: f64,
+}
+
+impl Rate {
+    fn new(n: u64, size: usize, elapsed: Duration) -> Rate {
+        let s = elapsed.as_secs_f64().max(1e-9);
+        Rate { msgs: n as f64 / s, mb: (n * size as u64) as f64 / s / 1e6 }
+    }
+}
 
 pub fn run() -> Result<String, String> {
-    Err("not built yet".into())
+    let tomcat = pick_tomcat()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let us = Ours::start(&rt)?;
+    let receiver = Jvm::start(&tomcat, "receiver", 4710)?;
+    let sender = Jvm::start(&tomcat, "sender", 4740)?;
+    let mut receiver = receiver;
+    let mut sender = sender;
+
+    let mut rows = Vec::new();
+    for size in SIZES {
+        for options in OPTIONS {
+            let n = messages(size, options);
+            let warm = n / 5;
+            eprintln!("bench: channel {size} B options {options}: stock, {n} messages ...");
+            stock_once(&mut sender, &mut receiver, warm, size, options)?;
+            let stock = stock_once(&mut sender, &mut receiver, n, size, options)?;
+            eprintln!("bench: channel {size} B options {options}: tribesd ...");
+            us.once(&rt, warm, size, options)?;
+            let ours = us.once(&rt, n, size, options)?;
+            eprintln!(
+                "bench: channel {size} B options {options}: stock {:.0} msg/s, tribesd {:.0} msg/s",
+                stock.msgs, ours.msgs
+            );
+            rows.push((size, options, n, stock, ours));
+        }
+    }
+    drop(sender);
+    drop(receiver);
+
+    eprintln!("bench: channel: loopback TCP ...");
+    // Default socket buffers, and SO_SNDBUF 64 KiB as our sender sets it (txBufSize); twice each.
+    let mut loopback = 0.0f64;
+    for sndbuf in [None, Some(65536u32), None, Some(65536u32)] {
+        let mb = loopback_mb(&rt, sndbuf)?;
+        eprintln!("bench: channel: loopback (SO_SNDBUF {sndbuf:?}): {mb:.0} MB/s");
+        loopback = loopback.max(mb);
+    }
+
+    Ok(markdown(&tomcat.version, &rows, loopback))
+}
+
+fn markdown(version: &str, rows: &[(usize, i32, u64, Rate, Rate)], loopback: f64) -> String {
+    let mut md = String::from("## Channel: tribesd against stock Tribes\n\n");
+    let _ = writeln!(
+        md,
+        "One sender, one receiver, one destination, on 127.0.0.1. Stock: two JVMs running a stock \
+         GroupChannel of Tomcat {version} (`tests/java/tribes-bench`, default JIT and GC, 1 GiB heap), \
+         one sending and one counting in a ChannelListener. tribesd: our GroupChannel and receiver in \
+         one release-built process (tokio, {} worker threads), the application taking messages off the \
+         receive queue. Each measurement times N messages from the first send until the receiver \
+         counted all of them, after a warm-up of N/5. MB/s is payload bytes, 10^6 per MB. \
+         Options: 0 none, 2 USE_ACK, 6 USE_ACK+SYNCHRONIZED_ACK, 8 ASYNCHRONOUS.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    md.push_str("| size | options | N | stock msg/s | stock MB/s | tribesd msg/s | tribesd MB/s | ratio |\n");
+    md.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size, options, n, stock, ours) in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {options} | {n} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2}x |",
+            size_name(*size),
+            stock.msgs,
+            stock.mb,
+            ours.msgs,
+            ours.mb,
+            ours.msgs / stock.msgs
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nLoopback TCP limit (one tokio socket writing 64 KiB buffers to another for 1 s; best of 4, \
+         default socket buffers and SO_SNDBUF 64 KiB as our sender sets, twice each): \
+         **{loopback:.0} MB/s**. A figure above 100% below means this blast is not a hard \
+         limit of the machine, only a reference measured the same way each run.\n"
+    );
+    for (_, options, _, stock, ours) in rows.iter().filter(|r| r.0 == 65536) {
+        let _ = writeln!(
+            md,
+            "- 64 KiB, options {options}: tribesd {:.0} MB/s = {:.0}% of loopback (stock {:.0}%)",
+            ours.mb,
+            100.0 * ours.mb / loopback,
+            100.0 * stock.mb / loopback
+        );
+    }
+    md.push_str("\nTargets (from the issue), as measured in this run:\n\n");
+    let find = |size: usize, options: i32| rows.iter().find(|r| r.0 == size && r.1 == options);
+    let met = |ok: bool| if ok { "**met**" } else { "**not met**" };
+    let mut ratio_target = |label: &str, size: usize, options: i32, want: f64| {
+        if let Some((_, _, _, s, o)) = find(size, options) {
+            let r = o.msgs / s.msgs;
+            let _ = writeln!(md, "- {label}: at least {want}x stock: {r:.2}x, {}", met(r >= want));
+        }
+    };
+    ratio_target("1 KiB without acks (options 0)", 1024, 0, 3.0);
+    ratio_target("1 KiB without acks, asynchronous (options 8)", 1024, 8, 3.0);
+    ratio_target("1 KiB with USE_ACK+SYNCHRONIZED_ACK (options 6)", 1024, 6, 2.0);
+    ratio_target("64 KiB with USE_ACK+SYNCHRONIZED_ACK (options 6)", 65536, 6, 2.0);
+    for options in [0, 8] {
+        if let Some((_, _, _, _, o)) = find(65536, options) {
+            let pct = 100.0 * o.mb / loopback;
+            let _ = writeln!(
+                md,
+                "- 64 KiB (options {options}): at least 70% of loopback bandwidth: {pct:.0}%, {}",
+                met(pct >= 70.0)
+            );
+        }
+    }
+    md.push_str("\nFigures move from run to run (one measurement each, on a shared machine); compare only the ratios of one run.\n\n");
+    md
+}
+
+fn size_name(size: usize) -> String {
+    if size >= 1024 && size & 1023 == 0 {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// The 10.1 release (the one the stock figures in the guides come from), or the last one listed.
+fn pick_tomcat() -> Result<tomcat_harness::Tomcat, String> {
+    let tomcats = std::panic::catch_unwind(tomcat_harness::tomcats)
+        .map_err(|_| "the pinned Tomcat releases are not unpacked: run scripts/fetch-tomcat.sh".to_string())?;
+    tomcats
+        .iter()
+        .find(|t| t.line() == "10.1")
+        .or(tomcats.last())
+        .cloned()
+        .ok_or_else(|| "no Tomcat release listed".to_string())
+}
+
+// ---- stock ----
+
+struct Jvm {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std_mpsc::Receiver<String>,
+    member: Member,
+    hex: String,
+    log: std::path::PathBuf,
+    name: &'static str,
+}
+
+impl Jvm {
+    fn start(tomcat: &tomcat_harness::Tomcat, name: &'static str, port: u16) -> Result<Jvm, String> {
+        let root = tomcat_harness::repo_root();
+        let log = root.join("target/tribes-bench").join(format!("{name}-{}.log", tomcat.version));
+        std::fs::create_dir_all(log.parent().expect("log dir")).map_err(|e| e.to_string())?;
+        let mut child = Command::new("bash")
+            .arg(root.join("tests/java/run-tribes-bench.sh"))
+            .arg(&tomcat.home)
+            .arg(port.to_string())
+            .arg("20")
+            .current_dir(&root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("cannot start run-tribes-bench.sh: {e}"))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut jvm = Jvm {
+            child,
+            stdin,
+            lines,
+            member: Member::new("127.0.0.1".parse().expect("ip"), 0, UniqueId::default(), 0),
+            hex: String::new(),
+            log,
+            name,
+        };
+        let ready = jvm.line(Duration::from_secs(120))?;
+        let f = fields(&ready);
+        let (Some(port), Some(hex)) = (f.get("port"), f.get("id")) else {
+            return Err(format!("TribesBench {name}: {ready}"));
+        };
+        let port: i32 = port.parse().map_err(|_| format!("TribesBench {name}: {ready}"))?;
+        let mut id = [0u8; 16];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = hex
+                .get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("TribesBench {name}: {ready}"))?;
+        }
+        jvm.member = Member::new("127.0.0.1".parse().expect("ip"), port, UniqueId(id), 0);
+        jvm.hex = hex.clone();
+        Ok(jvm)
+    }
+
+    fn line(&mut self, timeout: Duration) -> Result<String, String> {
+        self.lines.recv_timeout(timeout).map_err(|e| {
+            format!(
+                "TribesBench {} said nothing within {timeout:?} ({e}); log {}:\n{}",
+                self.name,
+                self.log.display(),
+                tomcat_harness::process::tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 20)
+            )
+        })
+    }
+
+    fn cmd(&mut self, command: &str) -> Result<String, String> {
+        writeln!(self.stdin, "{command}").and_then(|_| self.stdin.flush()).map_err(|e| e.to_string())?;
+        self.line(MEASURE_TIMEOUT + Duration::from_secs(10))
+    }
+}
+
+impl Drop for Jvm {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fields(line: &str) -> std::collections::HashMap<String, String> {
+    line.split_whitespace().filter_map(|t| t.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn stock_once(sender: &mut Jvm, receiver: &mut Jvm, n: u64, size: usize, options: i32) -> Result<Rate, String> {
+    if receiver.cmd("reset")? != "ok" {
+        return Err("TribesBench receiver: reset failed".into());
+    }
+    let ms = MEASURE_TIMEOUT.as_millis();
+    let command = format!(
+        "send 127.0.0.1 {} {} {n} {size} {options} {ms}",
+        receiver.member.port, receiver.hex
+    );
+    let t = Instant::now();
+    let sent = sender.cmd(&command)?;
+    let got = receiver.cmd(&format!("wait {n} {ms}"))?;
+    let elapsed = t.elapsed();
+    let (sf, rf) = (fields(&sent), fields(&got));
+    if sf.get("failed").map(String::as_str) != Some("0") || rf.get("count") != Some(&n.to_string()) {
+        return Err(format!("stock {size} B options {options}: {sent}; {got}"));
+    }
+    Ok(Rate::new(n, size, elapsed))
+}
+
+// ---- tribesd ----
+
+struct Ours {
+    sender: Arc<GroupChannel>,
+    destination: Member,
+    count: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    _receiver: tokio::task::JoinHandle<()>,
+    _receiving_channel: GroupChannel,
+}
+
+fn member(port: u16) -> Member {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).expect("OS random source");
+    Member::new("127.0.0.1".parse().expect("ip"), i32::from(port), UniqueId::from_random(id), 0)
+}
+
+impl Ours {
+    fn start(rt: &Runtime) -> Result<Ours, String> {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            let destination = member(port);
+            let receiving = GroupChannel::new(destination.clone(), ChannelConfig::default());
+            let (handler, mut incoming) = receiving.incoming();
+            let receiver = receiver::serve_with(listener, ServeOptions::default(), handler);
+            let (count, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let (c, b) = (count.clone(), bytes.clone());
+            tokio::spawn(async move {
+                while let Some(m) = incoming.recv().await {
+                    b.fetch_add(m.message.message.len() as u64, Ordering::Relaxed);
+                    c.fetch_add(1, Ordering::Release);
+                }
+            });
+            // The sender's own member names a port nobody listens on: it only sends.
+            let sender = Arc::new(GroupChannel::new(member(1), ChannelConfig::default()));
+            Ok(Ours { sender, destination, count, bytes, _receiver: receiver, _receiving_channel: receiving })
+        })
+    }
+
+    fn once(&self, rt: &Runtime, n: u64, size: usize, options: i32) -> Result<Rate, String> {
+        self.count.store(0, Ordering::SeqCst);
+        self.bytes.store(0, Ordering::SeqCst);
+        let payload = Bytes::from((0..size).map(|i| (i * 7) as u8).collect::<Vec<u8>>());
+        let (sender, to) = (self.sender.clone(), self.destination.clone());
+        let t = Instant::now();
+        let sending = rt.spawn(async move {
+            let mut failed = 0u64;
+            let mut first_error = None;
+            for _ in 0..n {
+                let p = Payload::Bytes(payload.clone());
+                if let Err(e) = sender.send(std::slice::from_ref(&to), p, SendOptions(options)).await {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+            (failed, first_error)
+        });
+        let deadline = t + MEASURE_TIMEOUT;
+        while self.count.load(Ordering::Acquire) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let elapsed = t.elapsed();
+        let (failed, error) = rt.block_on(sending).map_err(|e| e.to_string())?;
+        let got = self.count.load(Ordering::Acquire);
+        if failed > 0 || got != n || self.bytes.load(Ordering::Relaxed) != n * size as u64 {
+            return Err(format!(
+                "tribesd {size} B options {options}: received {got} of {n}, {failed} sends failed ({error:?})"
+            ));
+        }
+        Ok(Rate::new(n, size, elapsed))
+    }
+}
+
+// ---- loopback ----
+
+/// MB/s of one socket writing 64 KiB buffers to another for about 1 s.
+fn loopback_mb(rt: &Runtime, sndbuf: Option<u32>) -> Result<f64, String> {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await?;
+            let mut buf = vec![0u8; 256 << 10];
+            let mut total = 0u64;
+            loop {
+                let n = s.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok::<u64, std::io::Error>(total);
+                }
+                total += n as u64;
+            }
+        });
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        if let Some(size) = sndbuf {
+            socket.set_send_buffer_size(size).map_err(|e| e.to_string())?;
+        }
+        let mut w = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        w.set_nodelay(true).map_err(|e| e.to_string())?;
+        let buf = vec![0x5au8; 64 << 10];
+        let t = Instant::now();
+        // Bounded by time, and by count (far above what loopback carries in a second).
+        for _ in 0..10_000_000u64 {
+            if t.elapsed() >= Duration::from_secs(1) {
+                break;
+            }
+            w.write_all(&buf).await.map_err(|e| e.to_string())?;
+        }
+        w.shutdown().await.map_err(|e| e.to_string())?;
+        drop(w);
+        let total = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .map_err(|_| "loopback reader did not finish".to_string())?
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(total as f64 / t.elapsed().as_secs_f64() / 1e6)
+    })
 }

@@ -447,7 +447,8 @@ impl Stream {
     /// The stream's bytes. A stream parsed by [`crate::parse()`] writes exactly the bytes it was
     /// parsed from.
     pub fn write(&self) -> Result<Vec<u8>, WriteError> {
-        let mut out = Vec::new();
+        // Items average well over 16 bytes on the wire; reserving up front avoids regrowing.
+        let mut out = Vec::with_capacity(64 + self.items.len() * 16);
         self.write_to(&mut out)?;
         Ok(out)
     }
