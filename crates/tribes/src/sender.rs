@@ -189,8 +189,13 @@ struct Connection {
     stream: TcpStream,
     replies: BytesMut,
     connected_at: Instant,
+    /// When the last frame was written.
+    last_used: Instant,
     requests: u64,
 }
+
+/// A connection idle this long is checked for a closed peer before the next write without ack.
+const IDLE_CHECK_AFTER: Duration = Duration::from_millis(2);
 
 impl Connection {
     async fn open(addr: SocketAddr, config: &SenderConfig) -> std::io::Result<Connection> {
@@ -200,16 +205,23 @@ impl Connection {
         socket.set_keepalive(config.so_keep_alive)?;
         let stream = socket.connect(addr).await?;
         stream.set_nodelay(config.tcp_no_delay)?;
-        Ok(Connection { stream, replies: BytesMut::with_capacity(128), connected_at: Instant::now(), requests: 0 })
+        let now = Instant::now();
+        Ok(Connection { stream, replies: BytesMut::with_capacity(128), connected_at: now, last_used: now, requests: 0 })
     }
 
     /// Writes the frame and, with `wait_ack`, reads until an ACK or FAIL_ACK frame.
     async fn exchange(&mut self, frame: &[u8], wait_ack: bool, config: &SenderConfig) -> Result<(), FailureCause> {
         self.replies.clear();
-        self.stream.write_all(frame).await.map_err(FailureCause::Io)?;
-        if !wait_ack {
-            // NioSender.process: "do a health check" with a non-blocking read.
+        // NioSender.process does a "health check" (a non-blocking read) after every write without
+        // an ack. A system call per message is most of the cost of small messages, so we check
+        // before writing on a connection that sat idle, which is when a peer closes it: the
+        // message then goes out on a fresh connection, and nothing is written into a dead one.
+        if !wait_ack && self.last_used.elapsed() >= IDLE_CHECK_AFTER {
             self.poll_closed().map_err(|e| e.unwrap_or(FailureCause::Eof))?;
+        }
+        self.stream.write_all(frame).await.map_err(FailureCause::Io)?;
+        self.last_used = Instant::now();
+        if !wait_ack {
             self.requests += 1;
             return Ok(());
         }
