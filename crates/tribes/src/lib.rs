@@ -6,11 +6,13 @@
 //! - [`receiver`]: the TCP receiver (ACK rules, control messages dropped).
 //! - [`sender`]: the pooled parallel sender (connection reuse, ACKs, resend after FAIL_ACK).
 //! - [`channel`]: the data path's GroupChannel (message building, asynchronous dispatch, receive queue).
+//! - [`detector`]: the TCP failure detector between membership and the application (TcpFailureDetector).
 //! - [`doctor`]: hints for operators when membership does not work.
 //! - [`static_members`]: declared members probed over TCP (StaticMembershipInterceptor).
 //! - [`server_xml`]: the `<Cluster>` element of a Tomcat server.xml.
 
 pub mod channel;
+pub mod detector;
 pub mod doctor;
 pub mod mcast;
 pub mod membership;

@@ -195,11 +195,8 @@ impl Runner {
                     }
                 }
                 Output::MemberAdded(m) => {
-                    if self.mode == Mode::Member {
-                        tracing::info!(member = %m.id(), alive_ms = m.alive, "member added");
-                    } else {
-                        tracing::debug!(member = %m.id(), alive_ms = m.alive, "member added");
-                    }
+                    // The layer above (the failure detector) logs the members it admits.
+                    tracing::debug!(member = %m.id(), alive_ms = m.alive, "heartbeat from a new member");
                     let _ = self.events.send(MembershipEvent::Added(m));
                 }
                 Output::MemberUpdated(m) => {
@@ -207,11 +204,7 @@ impl Runner {
                     let _ = self.events.send(MembershipEvent::Updated(m));
                 }
                 Output::MemberDisappeared { member, reason } => {
-                    if self.mode == Mode::Member {
-                        tracing::info!(member = %member.id(), ?reason, "member disappeared");
-                    } else {
-                        tracing::debug!(member = %member.id(), ?reason, "member disappeared");
-                    }
+                    tracing::debug!(member = %member.id(), ?reason, "member silent or shut down");
                     let _ = self.events.send(MembershipEvent::Disappeared { member, reason });
                 }
                 Output::Malformed { from, error } => {

@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tribes_proto::failure_detector::FailureDetectorConfig;
 use tribes_proto::static_members::{Output, StaticMembers};
 use tribes_wire::{control, ChannelData, Member, MemberId, SendOptions};
 
@@ -91,7 +92,7 @@ async fn run(
                 Output::Probe(m) => {
                     let (tx, local) = (results_tx.clone(), local.clone());
                     tokio::spawn(async move {
-                        let alive = probe(&m, &local).await;
+                        let alive = crate::detector::probe(&m, &local, &FailureDetectorConfig::default()).await;
                         let _ = tx.send((m.id(), alive)).await;
                     });
                 }
@@ -117,7 +118,8 @@ fn address(m: &Member) -> Option<SocketAddr> {
     Some(SocketAddr::new(m.ip()?, u16::try_from(m.port).ok()?))
 }
 
-fn message(local: &Member, options: SendOptions, payload: &'static [u8]) -> Bytes {
+/// A whole frame carrying an interceptor's control `payload`, from `local`, with a fresh id.
+pub(crate) fn control_frame(local: &Member, options: SendOptions, payload: &'static [u8]) -> Bytes {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).expect("the OS random source works");
     let now =
@@ -132,31 +134,10 @@ fn message(local: &Member, options: SendOptions, payload: &'static [u8]) -> Byte
     .to_frame()
 }
 
-/// TcpFailureDetector's probe: connect within `connectTimeout`, write the probe message, close.
-async fn probe(m: &Member, local: &Member) -> bool {
-    let Some(addr) = address(m) else { return false };
-    let frame = message(local, SendOptions::BYTE_MESSAGE, &control::TCP_FAIL_DETECT);
-    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Ok(mut s)) => {
-            let ok = s.write_all(&frame).await.is_ok();
-            let _ = s.shutdown().await;
-            ok
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(%addr, error = %e, "static member probe failed");
-            false
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "static member probe timed out");
-            false
-        }
-    }
-}
-
 /// A StaticMembershipInterceptor notification (options = its optionFlag, 0 by default).
 async fn notify(m: &Member, local: &Member, payload: &'static [u8]) {
     let Some(addr) = address(m) else { return };
-    let frame = message(local, SendOptions(0), payload);
+    let frame = control_frame(local, SendOptions(0), payload);
     if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         let _ = s.write_all(&frame).await;
         let _ = s.shutdown().await;

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use tribes::detector::FailureDetectorService;
 use tribes::membership::{MembershipEvent, MembershipService, Mode};
 use tribes::receiver::{self, ReceiverConfig};
 use tribes::static_members::StaticMembersService;
+use tribes_proto::failure_detector::FailureDetectorConfig;
 use tribes_proto::membership::McastConfig;
 use tribes_proto::static_members::DEFAULT_PROBE_INTERVAL;
 use tribes_wire::{Member, UniqueId};
@@ -103,17 +105,32 @@ pub fn run(args: &RunArgs) -> ExitCode {
             tracing::info!(count = declared.len(), "probing static members");
             StaticMembersService::start(local.clone(), declared, DEFAULT_PROBE_INTERVAL)
         });
-        let mut events = service.subscribe();
+        // Membership events go through the TcpFailureDetector: a member is shown once it answers
+        // a TCP probe, and kept while it does even if its heartbeats stop.
+        let detector = FailureDetectorService::start(local.clone(), FailureDetectorConfig::default(), service.subscribe());
+        let mut events = detector.subscribe();
         let advertised_loopback = address.is_loopback();
         let log_events = tokio::spawn(async move {
             let mut warned = false;
-            while let Ok(e) = events.recv().await {
-                if let MembershipEvent::Added(m) = e {
-                    let remote = m.ip().is_some_and(|ip| !ip.is_loopback());
-                    if advertised_loopback && remote && !warned {
-                        tracing::warn!(member = %m.id(),
-                            "we advertise a loopback address but this member is remote: it cannot reach us; set --receiver-address (or <Receiver address>) to a reachable address");
-                        warned = true;
+            loop {
+                let e = match events.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                match e {
+                    MembershipEvent::Added(m) => {
+                        tracing::info!(member = %m.id(), alive_ms = m.alive, "member added");
+                        let remote = m.ip().is_some_and(|ip| !ip.is_loopback());
+                        if advertised_loopback && remote && !warned {
+                            tracing::warn!(member = %m.id(),
+                                "we advertise a loopback address but this member is remote: it cannot reach us; set --receiver-address (or <Receiver address>) to a reachable address");
+                            warned = true;
+                        }
+                    }
+                    MembershipEvent::Updated(_) => {}
+                    MembershipEvent::Disappeared { member, reason } => {
+                        tracing::info!(member = %member.id(), ?reason, "member disappeared");
                     }
                 }
             }
@@ -124,6 +141,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             statics.stop().await;
         }
         service.stop().await;
+        detector.stop().await;
         log_events.abort();
         ExitCode::SUCCESS
     })

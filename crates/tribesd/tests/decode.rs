@@ -524,7 +524,11 @@ fn a_session_delta_prints_its_session_message_fields_and_delta_actions() {
     assert_eq!(names, ["user", "__SET__MAXINTERVAL__", "__SET__ISNEW__", "cart", "count"]);
     assert_eq!(d["actions"][1]["value_class"], "java.lang.Integer");
     assert_eq!(d["actions"][3]["action_name"], "REMOVE");
-    assert!(java["dump"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains("mContextName: #5 string \"/app\"")));
+    assert!(java["dump"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().contains("mContextName: #5 string \"/app\"")));
 }
 
 /// The SessionMessageImpl of the delta frame (§4.3), as a bare stream.
