@@ -435,3 +435,60 @@ fn messages_flow_both_ways_intact_and_once_with_stock_tribes() {
     }
     eprintln!("{n} messages per combination; all Tomcat lines in {:?}", started.elapsed());
 }
+
+/// TcpFailureDetector in the data path: a stock peer killed with -9 is removed by our detector at
+/// the next failed send (its port refuses the probe), without waiting for the membership layer
+/// below to time it out: nothing is fed from below after the kill.
+#[test]
+fn a_stock_peer_killed_with_9_is_removed_after_the_next_failed_send() {
+    use tokio::sync::broadcast;
+    use tribes::detector::FailureDetectorService;
+    use tribes::membership::MembershipEvent;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let us = start_us(&rt);
+    for (i, tomcat) in tomcat_harness::tomcats().iter().enumerate() {
+        let mut peer = Peer::start(tomcat, "crash", 4900 + 20 * i as u16);
+        let member = peer.member();
+        let (below, below_rx) = broadcast::channel(16);
+        let detector = rt.block_on(async {
+            FailureDetectorService::start(us.channel.local().clone(), Default::default(), below_rx)
+        });
+        let mut events = detector.subscribe();
+        let next = |events: &mut broadcast::Receiver<MembershipEvent>| {
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), events.recv()).await })
+                .expect("an event within 10 s")
+                .expect("event channel open")
+        };
+        below.send(MembershipEvent::Added(member.clone())).unwrap();
+        assert!(
+            matches!(next(&mut events), MembershipEvent::Added(m) if m.id() == member.id()),
+            "admitted after a probe"
+        );
+        let payload = || Payload::Bytes(Bytes::from_static(b"ping"));
+        rt.block_on(us.channel.send(std::slice::from_ref(&member), payload(), SendOptions(2))).expect("acknowledged");
+
+        peer.child.kill().unwrap();
+        let _ = peer.child.wait();
+        let killed = Instant::now();
+        let err = rt.block_on(us.channel.send(std::slice::from_ref(&member), payload(), SendOptions(2))).unwrap_err();
+        let ChannelError::Send(err) = err else { panic!("Tomcat {}: {err}", tomcat.version) };
+        assert!(!err.faulty[0].cause.is_remote_process_failure(), "{err}");
+        detector.report_send_error(&err);
+        match next(&mut events) {
+            MembershipEvent::Disappeared { member: m, .. } => assert_eq!(m.id(), member.id()),
+            other => panic!("Tomcat {}: expected the killed peer to disappear, got {other:?}", tomcat.version),
+        }
+        eprintln!(
+            "Tomcat {}: killed stock peer removed {:?} after the kill (dropTime is 3 s)",
+            tomcat.version,
+            killed.elapsed()
+        );
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !detector.members().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(detector.members().is_empty(), "Tomcat {}: the peer is no longer listed", tomcat.version);
+        rt.block_on(detector.stop());
+    }
+}
