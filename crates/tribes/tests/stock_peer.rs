@@ -4,7 +4,7 @@
 //! and a FAIL_ACK from a failing listener gives exactly one resend, in both directions.
 //!
 //! Everything runs on 127.0.0.1 outside a namespace (TCP only, distinct ports per Tomcat line).
-//! `TRIBES_PEER_MESSAGES` overrides the number of messages per combination.
+//! `TRIBES_PEER_MESSAGES` overrides the number of messages per combination (10,000 as the issue asks).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -24,7 +24,7 @@ const SIZES: [usize; 3] = [100, 1024, 65536];
 const OPTIONS: [i32; 4] = [0, 2, 6, 8];
 
 fn messages_per_combination() -> u64 {
-    std::env::var("TRIBES_PEER_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+    std::env::var("TRIBES_PEER_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
 }
 
 // ---- payloads and checksums, as TribesPeer.java computes them ----
