@@ -13,16 +13,14 @@
 //! MB/s counts payload bytes, 10^6 bytes per MB.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
+use tomcat_harness::java_peer::{fields, JavaPeer};
 use tribes::channel::{ChannelConfig, GroupChannel, Payload};
 use tribes::receiver::{self, ServeOptions};
 use tribes_wire::{Member, SendOptions, UniqueId};
@@ -191,105 +189,19 @@ fn pick_tomcat() -> Result<tomcat_harness::Tomcat, String> {
 
 // ---- stock ----
 
-struct Jvm {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std_mpsc::Receiver<String>,
-    member: Member,
-    hex: String,
-    log: std::path::PathBuf,
-    name: &'static str,
-}
+/// One stock JVM running tests/java/tribes-bench.
+struct Jvm(JavaPeer);
 
 impl Jvm {
     fn start(tomcat: &tomcat_harness::Tomcat, name: &'static str, port: u16) -> Result<Jvm, String> {
-        let root = tomcat_harness::repo_root();
-        let log = root.join("target/tribes-bench").join(format!("{name}-{}.log", tomcat.version));
-        std::fs::create_dir_all(log.parent().expect("log dir")).map_err(|e| e.to_string())?;
-        let mut child = Command::new("bash")
-            .arg(root.join("tests/java/run-tribes-bench.sh"))
-            .arg(&tomcat.home)
-            .arg(port.to_string())
-            .arg("20")
-            .current_dir(&root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
-            .spawn()
-            .map_err(|e| format!("cannot start run-tribes-bench.sh: {e}"))?;
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut jvm = Jvm {
-            child,
-            stdin,
-            lines,
-            member: Member::new("127.0.0.1".parse().expect("ip"), 0, UniqueId::default(), 0),
-            hex: String::new(),
-            log,
-            name,
-        };
-        let ready = jvm.line(Duration::from_secs(120))?;
-        let f = fields(&ready);
-        let (Some(port), Some(hex)) = (f.get("port"), f.get("id")) else {
-            return Err(format!("TribesBench {name}: {ready}"));
-        };
-        let port: i32 = port.parse().map_err(|_| format!("TribesBench {name}: {ready}"))?;
-        let mut id = [0u8; 16];
-        for (i, b) in id.iter_mut().enumerate() {
-            *b = hex
-                .get(2 * i..2 * i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("TribesBench {name}: {ready}"))?;
-        }
-        jvm.member = Member::new("127.0.0.1".parse().expect("ip"), port, UniqueId(id), 0);
-        jvm.hex = hex.clone();
-        Ok(jvm)
-    }
-
-    fn line(&mut self, timeout: Duration) -> Result<String, String> {
-        self.lines.recv_timeout(timeout).map_err(|e| {
-            format!(
-                "TribesBench {} said nothing within {timeout:?} ({e}); log {}:\n{}",
-                self.name,
-                self.log.display(),
-                tomcat_harness::process::tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 20)
-            )
-        })
+        let log =
+            tomcat_harness::repo_root().join("target/tribes-bench").join(format!("{name}-{}.log", tomcat.version));
+        JavaPeer::start("run-tribes-bench.sh", tomcat, port, log).map(Jvm)
     }
 
     fn cmd(&mut self, command: &str) -> Result<String, String> {
-        writeln!(self.stdin, "{command}").and_then(|_| self.stdin.flush()).map_err(|e| e.to_string())?;
-        self.line(MEASURE_TIMEOUT + Duration::from_secs(10))
+        self.0.cmd(command, MEASURE_TIMEOUT + Duration::from_secs(10))
     }
-}
-
-impl Drop for Jvm {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.stdin.flush();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fields(line: &str) -> std::collections::HashMap<String, String> {
-    line.split_whitespace().filter_map(|t| t.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn stock_once(sender: &mut Jvm, receiver: &mut Jvm, n: u64, size: usize, options: i32) -> Result<Rate, String> {
@@ -297,10 +209,7 @@ fn stock_once(sender: &mut Jvm, receiver: &mut Jvm, n: u64, size: usize, options
         return Err("TribesBench receiver: reset failed".into());
     }
     let ms = MEASURE_TIMEOUT.as_millis();
-    let command = format!(
-        "send 127.0.0.1 {} {} {n} {size} {options} {ms}",
-        receiver.member.port, receiver.hex
-    );
+    let command = format!("send 127.0.0.1 {} {} {n} {size} {options} {ms}", receiver.0.port, receiver.0.id_hex);
     let t = Instant::now();
     let sent = sender.cmd(&command)?;
     let got = receiver.cmd(&format!("wait {n} {ms}"))?;

@@ -35,10 +35,7 @@ pub fn run() -> Result<String, String> {
     let mut args: Vec<&std::ffi::OsStr> = vec!["bench".as_ref()];
     args.extend(paths.iter().map(|p| p.as_os_str()));
     let out = java(&script, &args)?;
-    let jdk: Vec<f64> = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
-        .collect();
+    let jdk: Vec<f64> = out.lines().filter_map(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok())).collect();
     if jdk.len() != FILES.len() {
         return Err(format!("JserBench printed {} results, {} expected: {out}", jdk.len(), FILES.len()));
     }
@@ -92,10 +89,7 @@ fn bench_rust(data: &[u8]) -> Result<f64, String> {
 }
 
 fn java(script: &Path, args: &[&std::ffi::OsStr]) -> Result<String, String> {
-    let out = Command::new(script)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let out = Command::new(script).args(args).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !out.status.success() {
         return Err(format!(
             "{} failed ({}): {}",

@@ -15,10 +15,8 @@ struct Section {
     run: fn() -> Result<String, String>,
 }
 
-const SECTIONS: &[Section] = &[
-    Section { name: "jser", run: jser_bench::run },
-    Section { name: "channel", run: channel::run },
-];
+const SECTIONS: &[Section] =
+    &[Section { name: "jser", run: jser_bench::run }, Section { name: "channel", run: channel::run }];
 
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).collect();
@@ -48,12 +46,20 @@ fn main() {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024)
+        })
         .unwrap_or(0);
     let java = std::process::Command::new("java")
         .arg("-version")

@@ -6,15 +6,13 @@
 //! Everything runs on 127.0.0.1 outside a namespace (TCP only, distinct ports per Tomcat line).
 //! `TRIBES_PEER_MESSAGES` overrides the number of messages per combination (10,000 as the issue asks).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::runtime::Runtime;
+use tomcat_harness::java_peer::{fields, JavaPeer};
 use tribes::channel::{ChannelConfig, ChannelError, GroupChannel, Payload};
 use tribes::receiver::{self, ServeOptions};
 use tribes::sender::{FailureCause, SenderStats};
@@ -70,103 +68,27 @@ fn crc32_is_java_util_zip_crc32() {
 
 // ---- the stock peer ----
 
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std_mpsc::Receiver<String>,
-    port: u16,
-    id: UniqueId,
-    log: std::path::PathBuf,
-}
+/// The stock Tribes peer (tests/java/tribes-peer) of one Tomcat line.
+struct Peer(JavaPeer);
 
 impl Peer {
     fn start(tomcat: &tomcat_harness::Tomcat, test: &str, port: u16) -> Peer {
-        let root = tomcat_harness::repo_root();
-        let log = root.join("target/tribes-peer").join(test).join(format!("{}.log", tomcat.version));
-        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-        let mut child = Command::new("bash")
-            .arg(root.join("tests/java/run-tribes-peer.sh"))
-            .arg(&tomcat.home)
-            .arg(port.to_string())
-            .arg("20")
-            .current_dir(&root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("run-tribes-peer.sh starts");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut peer = Peer { child, stdin, lines, port: 0, id: UniqueId::default(), log };
-        let ready = peer.line(Duration::from_secs(120));
-        let f = fields(&ready);
-        assert!(ready.starts_with("ready"), "TribesPeer {}: {ready}", tomcat.version);
-        peer.port = f["port"].parse().unwrap();
-        let hex = &f["id"];
-        let mut id = [0u8; 16];
-        for (i, b) in id.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-        }
-        peer.id = UniqueId(id);
-        peer
-    }
-
-    fn line(&mut self, timeout: Duration) -> String {
-        match self.lines.recv_timeout(timeout) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = self.child.kill();
-                panic!(
-                    "TribesPeer said nothing within {timeout:?} ({e}); its log:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                )
-            }
-        }
+        let log =
+            tomcat_harness::repo_root().join("target/tribes-peer").join(test).join(format!("{}.log", tomcat.version));
+        Peer(JavaPeer::start("run-tribes-peer.sh", tomcat, port, log).unwrap_or_else(|e| panic!("{e}")))
     }
 
     fn cmd(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        self.line(Duration::from_secs(180))
+        self.0.cmd(command, Duration::from_secs(180)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn member(&self) -> Member {
-        Member::new("127.0.0.1".parse().unwrap(), i32::from(self.port), self.id, 0)
+        Member::new("127.0.0.1".parse().unwrap(), i32::from(self.0.port), UniqueId(self.0.id()), 0)
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.0.log_text()
     }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.stdin.flush();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `key=value` tokens of an answer line.
-fn fields(line: &str) -> std::collections::HashMap<String, String> {
-    line.split_whitespace().filter_map(|t| t.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 // ---- our side ----
@@ -448,7 +370,7 @@ fn a_stock_peer_killed_with_9_is_removed_after_the_next_failed_send() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let us = start_us(&rt);
     for (i, tomcat) in tomcat_harness::tomcats().iter().enumerate() {
-        let mut peer = Peer::start(tomcat, "crash", 4900 + 20 * i as u16);
+        let mut peer = Peer::start(tomcat, "crash", 5000 + 20 * i as u16);
         let member = peer.member();
         let (below, below_rx) = broadcast::channel(16);
         let detector = rt.block_on(async {
@@ -468,8 +390,7 @@ fn a_stock_peer_killed_with_9_is_removed_after_the_next_failed_send() {
         let payload = || Payload::Bytes(Bytes::from_static(b"ping"));
         rt.block_on(us.channel.send(std::slice::from_ref(&member), payload(), SendOptions(2))).expect("acknowledged");
 
-        peer.child.kill().unwrap();
-        let _ = peer.child.wait();
+        peer.0.kill9();
         let killed = Instant::now();
         let err = rt.block_on(us.channel.send(std::slice::from_ref(&member), payload(), SendOptions(2))).unwrap_err();
         let ChannelError::Send(err) = err else { panic!("Tomcat {}: {err}", tomcat.version) };

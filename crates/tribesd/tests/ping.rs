@@ -3,11 +3,10 @@
 //! Every message is acknowledged, RTT lines and a summary are printed, and the stock side logs no
 //! WARNING or SEVERE line because of them.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
+use tomcat_harness::java_peer::JavaPeer;
 use tomcat_harness::netns::NetNs;
 use tomcat_harness::node::{NodeConfig, TomcatNode};
 use tomcat_harness::Tomcat;
@@ -15,72 +14,20 @@ use tomcat_harness::Tomcat;
 const TRIBESD: &str = env!("CARGO_BIN_EXE_tribesd");
 
 /// TribesPeer (tests/java/tribes-peer) on 127.0.0.1, driven over stdin.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    port: u16,
-    log: std::path::PathBuf,
-}
+struct Peer(JavaPeer);
 
 impl Peer {
     fn start(tomcat: &Tomcat, port: u16) -> Peer {
-        let root = tomcat_harness::repo_root();
-        let log = root.join("target/tribes-peer/ping").join(format!("{}.log", tomcat.version));
-        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-        let mut child = Command::new("bash")
-            .arg(root.join("tests/java/run-tribes-peer.sh"))
-            .arg(&tomcat.home)
-            .arg(port.to_string())
-            .arg("20")
-            .current_dir(&root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("run-tribes-peer.sh starts");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut peer = Peer { child, stdin, lines, port: 0, log };
-        let ready = peer.line();
-        assert!(ready.starts_with("ready"), "TribesPeer {}: {ready}\n{}", tomcat.version, peer.log_text());
-        peer.port = field(&ready, "port").parse().unwrap();
-        peer
-    }
-
-    fn line(&mut self) -> String {
-        self.lines.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|e| {
-            let _ = self.child.kill();
-            panic!("TribesPeer said nothing ({e}):\n{}", self.log_text())
-        })
+        let log = tomcat_harness::repo_root().join("target/tribes-peer/ping").join(format!("{}.log", tomcat.version));
+        Peer(JavaPeer::start("run-tribes-peer.sh", tomcat, port, log).unwrap_or_else(|e| panic!("{e}")))
     }
 
     fn cmd(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        self.line()
+        self.0.cmd(command, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.stdin.flush();
-        std::thread::sleep(Duration::from_millis(200));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.log_text()
     }
 }
 
@@ -125,7 +72,7 @@ fn ping_is_acknowledged_by_a_stock_group_channel_which_logs_no_warning() {
     for (i, tomcat) in tomcat_harness::tomcats().iter().enumerate() {
         let v = &tomcat.version;
         let mut peer = Peer::start(tomcat, 4900 + 20 * i as u16);
-        let target = format!("127.0.0.1:{}", peer.port);
+        let target = format!("127.0.0.1:{}", peer.0.port);
         let out = Command::new(TRIBESD)
             .args(["ping", &target, "--count", "5", "--interval", "100ms", "--size", "100"])
             .output()

@@ -77,4 +77,3 @@ fn main() {
     drop(ns);
     println!("demo: stopped cleanly");
 }
-
