@@ -44,6 +44,17 @@ enum Command {
 }
 
 /// A running failure-detector service. Dropping it stops the task.
+/// Asks a [`FailureDetectorService`] for forced checks; does nothing once it stopped.
+#[derive(Clone)]
+pub struct CheckHandle(mpsc::UnboundedSender<Command>);
+
+impl CheckHandle {
+    /// See [`FailureDetectorService::forced_check`].
+    pub fn forced_check(&self) {
+        let _ = self.0.send(Command::ForcedCheck);
+    }
+}
+
 pub struct FailureDetectorService {
     events: broadcast::Sender<MembershipEvent>,
     commands: mpsc::UnboundedSender<Command>,
@@ -118,6 +129,11 @@ impl FailureDetectorService {
     /// A forced check (`checkMembers(true)`): probe every member the layer below reports.
     pub fn forced_check(&self) {
         let _ = self.commands.send(Command::ForcedCheck);
+    }
+
+    /// A handle that asks for forced checks from another task (TcpPingInterceptor's timer).
+    pub fn check_handle(&self) -> CheckHandle {
+        CheckHandle(self.commands.clone())
     }
 
     /// Ends the task.

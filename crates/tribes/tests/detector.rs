@@ -135,3 +135,23 @@ async fn a_refused_member_is_removed_right_after_a_send_failure() {
     acceptor.abort();
     detector.stop().await;
 }
+
+#[tokio::test]
+async fn a_forced_check_from_the_ping_handle_removes_a_member_whose_port_refuses() {
+    // TcpPingInterceptor above the detector: each ping is a forced check of every member.
+    let listener = std::net::TcpListener::bind((LOCALHOST, 0)).unwrap();
+    let doomed = member(listener.local_addr().unwrap().port(), 4, 1000);
+    let (below, below_rx) = broadcast::channel(16);
+    let detector = FailureDetectorService::start(local(), FailureDetectorConfig::default(), below_rx);
+    let mut above = detector.subscribe();
+    below.send(MembershipEvent::Added(doomed.clone())).unwrap();
+    assert_eq!(next(&mut above).await, MembershipEvent::Added(doomed.clone()));
+    drop(listener);
+    detector.check_handle().forced_check();
+    assert_eq!(
+        next(&mut above).await,
+        MembershipEvent::Disappeared { member: doomed, reason: DisappearReason::Timeout },
+        "removed by the forced check, with nothing from below and no send"
+    );
+    detector.stop().await;
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tribes::server_xml::{self, Element};
+use tribes_proto::failure_detector::FailureDetectorConfig;
 use tribes_proto::membership::{parse_domain, McastConfig};
 use tribes_wire::{Member, UniqueId};
 
@@ -111,6 +112,10 @@ pub struct NodeSettings {
     pub static_members: Vec<StaticMemberDecl>,
     /// Our unique id when the configuration fixes it (`<LocalMember uniqueId>`); random otherwise.
     pub local_unique_id: Option<UniqueId>,
+    /// `<Interceptor className="...TcpFailureDetector">` attributes (Tomcat's defaults otherwise).
+    pub failure_detector: FailureDetectorConfig,
+    /// With a TcpPingInterceptor: how often the failure detector re-probes every member.
+    pub tcp_ping: Option<Duration>,
     /// Elements and attributes of the server.xml that tribesd does not act on yet.
     pub ignored: Vec<String>,
 }
@@ -151,6 +156,8 @@ impl ClusterArgs {
             receiver_udp_port: -1,
             static_members: Vec::new(),
             local_unique_id: None,
+            failure_detector: FailureDetectorConfig::default(),
+            tcp_ping: None,
             ignored: Vec::new(),
         };
         if let Some(path) = &self.server_xml {
@@ -272,8 +279,48 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
         note_unknown(s, r, RECEIVER_ATTRS);
     }
     for e in &channel.children {
+        let at = |attr: &str| format!("<Interceptor {attr}> (line {})", e.line);
         if e.name == "Interceptor" && e.class_name() == Some(STATIC_INTERCEPTOR) {
             apply_static_interceptor(s, e)?;
+        } else if e.name == "Interceptor" && e.class_name() == Some(FAILURE_DETECTOR) {
+            let d = &mut s.failure_detector;
+            for (k, v) in &e.attributes {
+                match k.as_str() {
+                    "connectTimeout" => d.connect_timeout = millis(&at(k), v)?,
+                    "performSendTest" => d.perform_send_test = boolean(&at(k), v)?,
+                    "performReadTest" => d.perform_read_test = boolean(&at(k), v)?,
+                    "readTestTimeout" => d.read_test_timeout = millis(&at(k), v)?,
+                    "removeSuspectsTimeout" => {
+                        d.remove_suspects_timeout = Duration::from_secs(number::<u64>(&at(k), v)?)
+                    }
+                    _ => {}
+                }
+            }
+            note_unknown(
+                s,
+                e,
+                &[
+                    "className",
+                    "connectTimeout",
+                    "performSendTest",
+                    "performReadTest",
+                    "readTestTimeout",
+                    "removeSuspectsTimeout",
+                ],
+            );
+        } else if e.name == "Interceptor" && e.class_name() == Some(TCP_PING) {
+            let use_thread = e.attr("useThread").map(|v| boolean(&at("useThread"), v)).transpose()?.unwrap_or(false);
+            let interval = e
+                .attr("interval")
+                .map(|v| millis(&at("interval"), v))
+                .transpose()?
+                .unwrap_or(Duration::from_millis(1000));
+            // With its own thread it pings every `interval`; otherwise on the channel heartbeat (5 s).
+            s.tcp_ping = Some(if use_thread { interval } else { Duration::from_secs(5) });
+            note_unknown(s, e, &["className", "interval", "useThread", "staticOnly"]);
+        } else if e.name == "Interceptor" && matches!(e.class_name(), Some(MESSAGE_DISPATCH) | Some(DOMAIN_FILTER)) {
+            // MessageDispatchInterceptor: tribesd's channel queues asynchronous sends itself.
+            // DomainFilterInterceptor: tribesd run always ignores members of other domains.
         } else if e.name != "Membership" && e.name != "Receiver" {
             s.ignored.push(format!(
                 "<{} className=\"{}\"> (line {}): not acted on by tribesd run yet",
@@ -287,6 +334,10 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
 }
 
 const STATIC_INTERCEPTOR: &str = "org.apache.catalina.tribes.group.interceptors.StaticMembershipInterceptor";
+const FAILURE_DETECTOR: &str = "org.apache.catalina.tribes.group.interceptors.TcpFailureDetector";
+const TCP_PING: &str = "org.apache.catalina.tribes.group.interceptors.TcpPingInterceptor";
+const MESSAGE_DISPATCH: &str = "org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor";
+const DOMAIN_FILTER: &str = "org.apache.catalina.tribes.group.interceptors.DomainFilterInterceptor";
 
 fn apply_static_interceptor(s: &mut NodeSettings, e: &Element) -> Result<(), ConfigError> {
     for m in &e.children {
@@ -456,7 +507,7 @@ mod tests {
         let ignored = s.ignored.join("\n");
         assert!(ignored.contains("<Membership foo>"), "{ignored}");
         assert!(ignored.contains("<Receiver maxThreads>"), "{ignored}");
-        assert!(ignored.contains("TcpFailureDetector"), "{ignored}");
+        assert!(!ignored.contains("TcpFailureDetector"), "the failure detector is acted on: {ignored}");
     }
 
     #[test]
@@ -497,6 +548,20 @@ mod tests {
             .settings()
             .unwrap_err();
         assert_eq!(err.to_string(), "--static-member: \"{1,2}\" has 2 bytes, a uniqueId has 16");
+    }
+
+    #[test]
+    fn failure_detector_and_ping_interceptors_are_read() {
+        let xml = write_xml(
+            r#"<Channel><Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpPingInterceptor" useThread="true" interval="700"/>
+               <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector" connectTimeout="250" performReadTest="true"/>
+               <Interceptor className="org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor"/></Channel>"#,
+        );
+        let s = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap();
+        assert_eq!(s.tcp_ping, Some(Duration::from_millis(700)));
+        assert_eq!(s.failure_detector.connect_timeout, Duration::from_millis(250));
+        assert!(s.failure_detector.perform_read_test);
+        assert!(s.ignored.is_empty(), "{:?}", s.ignored);
     }
 
     #[test]

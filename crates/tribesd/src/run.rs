@@ -10,7 +10,6 @@ use tribes::detector::FailureDetectorService;
 use tribes::membership::{MembershipEvent, MembershipService, Mode};
 use tribes::receiver::{self, ReceiverConfig};
 use tribes::static_members::StaticMembersService;
-use tribes_proto::failure_detector::FailureDetectorConfig;
 use tribes_proto::membership::McastConfig;
 use tribes_proto::static_members::DEFAULT_PROBE_INTERVAL;
 use tribes_wire::{Member, UniqueId};
@@ -107,7 +106,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
         });
         // Membership events go through the TcpFailureDetector: a member is shown once it answers
         // a TCP probe, and kept while it does even if its heartbeats stop.
-        let detector = FailureDetectorService::start(local.clone(), FailureDetectorConfig::default(), service.subscribe());
+        let detector = FailureDetectorService::start(local.clone(), settings.failure_detector.clone(), service.subscribe());
+        // TcpPingInterceptor above TcpFailureDetector: a forced check of every member each interval.
+        let pinger = settings.tcp_ping.map(|interval| {
+            let detector = detector.check_handle();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    detector.forced_check();
+                }
+            })
+        });
         let mut events = detector.subscribe();
         let advertised_loopback = address.is_loopback();
         let log_events = tokio::spawn(async move {
@@ -141,6 +152,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
             statics.stop().await;
         }
         service.stop().await;
+        if let Some(p) = pinger {
+            p.abort();
+        }
         detector.stop().await;
         log_events.abort();
         ExitCode::SUCCESS
