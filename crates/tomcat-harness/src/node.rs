@@ -3,7 +3,7 @@
 //! TcpFailureDetector, MessageDispatchInterceptor, ReplicationValve, JvmRouteBinderValve), bound
 //! to 127.0.0.1, started with `-Djava.net.preferIPv4Stack=true` inside a test's namespace.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::netns::NetNs;
@@ -100,10 +100,6 @@ impl TomcatNode {
     /// packet). Waits up to `timeout`, then kills.
     pub fn stop(&mut self, timeout: Duration) {
         self.process.terminate(timeout);
-    }
-
-    pub fn base(&self) -> &Path {
-        &self.base
     }
 }
 

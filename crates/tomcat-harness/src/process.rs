@@ -60,10 +60,6 @@ impl LoggedChild {
             let _ = c.wait();
         }
     }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
 }
 
 impl Drop for LoggedChild {

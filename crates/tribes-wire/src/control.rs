@@ -195,6 +195,24 @@ impl ControlPayload {
     }
 }
 
+/// A control message from `local`: an interceptor's `payload` (one of the constants above) with
+/// its options, a fresh `unique_id` and the time.
+pub fn control_message(
+    local: Member,
+    payload: &'static [u8],
+    options: SendOptions,
+    unique_id: [u8; 16],
+    now_ms: i64,
+) -> ChannelData {
+    ChannelData {
+        options,
+        timestamp: now_ms,
+        unique_id: Bytes::copy_from_slice(&unique_id),
+        address: local,
+        message: Bytes::from_static(payload),
+    }
+}
+
 /// The message TcpFailureDetector writes on a fresh connection to test a member
 /// (`TcpFailureDetector.memberAlive` with `performSendTest`). With `read_test` it also asks for an
 /// ACK, and the member counts as alive when any byte comes back.
@@ -203,24 +221,7 @@ pub fn failure_detector_probe(local: Member, unique_id: [u8; 16], now_ms: i64, r
     if read_test {
         options |= SendOptions::USE_ACK;
     }
-    ChannelData {
-        options,
-        timestamp: now_ms,
-        unique_id: Bytes::copy_from_slice(&unique_id),
-        address: local,
-        message: Bytes::from_static(&TCP_FAIL_DETECT),
-    }
-}
-
-/// The message TcpPingInterceptor sends to every member (options = its optionFlag, 0 by default).
-pub fn tcp_ping(local: Member, unique_id: [u8; 16], now_ms: i64, option_flag: SendOptions) -> ChannelData {
-    ChannelData {
-        options: option_flag,
-        timestamp: now_ms,
-        unique_id: Bytes::copy_from_slice(&unique_id),
-        address: local,
-        message: Bytes::from_static(&TCP_PING_DATA),
-    }
+    control_message(local, &TCP_FAIL_DETECT, options, unique_id, now_ms)
 }
 
 #[cfg(test)]

@@ -221,14 +221,10 @@ impl GroupChannel {
 
     /// The ChannelData `GroupChannel.send` builds: fresh id, now, our member, the kind's bit.
     pub fn message(&self, payload: &Payload, options: SendOptions) -> ChannelData {
-        // Message ids need to be unique, not secret: Tomcat draws them from java.util.Random. A
-        // per-thread generator seeded from the OS avoids a system call per message.
-        let id = fastrand::u128(..).to_be_bytes();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         ChannelData {
             options: payload.force_kind(options),
-            timestamp: now,
-            unique_id: Bytes::copy_from_slice(&UniqueId::from_random(id).0),
+            timestamp: now_ms(),
+            unique_id: Bytes::copy_from_slice(&message_id()),
             address: self.local.clone(),
             message: payload.bytes().clone(),
         }
@@ -473,6 +469,17 @@ impl Dispatcher {
         });
         Worker { generation, jobs: tx }
     }
+}
+
+/// A fresh message id (UUID v4 layout). Ids need to be unique, not secret: Tomcat draws them from
+/// java.util.Random. A per-thread generator seeded from the OS avoids a system call per message.
+pub(crate) fn message_id() -> [u8; 16] {
+    UniqueId::from_random(fastrand::u128(..).to_be_bytes()).0
+}
+
+/// The wall clock in epoch milliseconds, as ChannelData timestamps carry it.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Most bytes and messages one write of the asynchronous dispatcher carries.

@@ -16,7 +16,6 @@
 //!
 //! Spec: `/work/shared/spec/interceptors.md` §1.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +25,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tribes_proto::failure_detector::{FailureDetectorConfig, Input, Output, ProbeId, TcpFailureDetector};
 use tribes_proto::membership::DisappearReason;
-use tribes_wire::{control, Member, MemberId, SendOptions};
+use tribes_wire::{control, Member, MemberId};
 
+use crate::channel::{message_id, now_ms};
 use crate::membership::MembershipEvent;
 use crate::sender::SendError;
 
@@ -260,8 +260,7 @@ pub(crate) async fn probe(member: &Member, local: &Member, config: &FailureDetec
     if member.is_shutdown() {
         return false;
     }
-    let Some(addr) = member.ip().zip(u16::try_from(member.port).ok()).map(|(ip, port)| SocketAddr::new(ip, port))
-    else {
+    let Some(addr) = crate::static_members::address(member) else {
         return false;
     };
     let mut stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
@@ -279,13 +278,8 @@ pub(crate) async fn probe(member: &Member, local: &Member, config: &FailureDetec
         let _ = stream.shutdown().await;
         return true;
     }
-    let mut options = SendOptions::BYTE_MESSAGE;
-    if config.perform_read_test {
-        options |= SendOptions::USE_ACK;
-    }
-    if let Err(e) =
-        stream.write_all(&crate::static_members::control_frame(local, options, &control::TCP_FAIL_DETECT)).await
-    {
+    let frame = control::failure_detector_probe(local.clone(), message_id(), now_ms(), config.perform_read_test);
+    if let Err(e) = stream.write_all(&frame.to_frame()).await {
         tracing::warn!(%addr, error = %e, "failure detector probe: sending the probe failed");
         return false;
     }

@@ -5,15 +5,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tribes_proto::failure_detector::FailureDetectorConfig;
 use tribes_proto::static_members::{Output, StaticMembers};
-use tribes_wire::{control, ChannelData, Member, MemberId, SendOptions};
+use tribes_wire::{control, Member, MemberId, SendOptions};
 
+use crate::channel::{message_id, now_ms};
 use crate::membership::MembershipEvent;
 
 /// TcpFailureDetector's `connectTimeout`.
@@ -114,30 +114,15 @@ async fn run(
     }
 }
 
-fn address(m: &Member) -> Option<SocketAddr> {
+/// The member's receiver address, when its host is an IP address and its port fits.
+pub(crate) fn address(m: &Member) -> Option<SocketAddr> {
     Some(SocketAddr::new(m.ip()?, u16::try_from(m.port).ok()?))
-}
-
-/// A whole frame carrying an interceptor's control `payload`, from `local`, with a fresh id.
-pub(crate) fn control_frame(local: &Member, options: SendOptions, payload: &'static [u8]) -> Bytes {
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).expect("the OS random source works");
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    ChannelData {
-        options,
-        timestamp: now,
-        unique_id: Bytes::copy_from_slice(&id),
-        address: local.clone(),
-        message: Bytes::from_static(payload),
-    }
-    .to_frame()
 }
 
 /// A StaticMembershipInterceptor notification (options = its optionFlag, 0 by default).
 async fn notify(m: &Member, local: &Member, payload: &'static [u8]) {
     let Some(addr) = address(m) else { return };
-    let frame = control_frame(local, SendOptions(0), payload);
+    let frame = control::control_message(local.clone(), payload, SendOptions(0), message_id(), now_ms()).to_frame();
     if let Ok(Ok(mut s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         let _ = s.write_all(&frame).await;
         let _ = s.shutdown().await;
