@@ -99,7 +99,9 @@ pub fn run_java_script(script: &str, args: &[&str], stdin: &[u8]) -> String {
     String::from_utf8(out.stdout).expect("java output is UTF-8")
 }
 
+pub mod http;
 pub mod java_peer;
 pub mod netns;
 pub mod node;
+pub mod order;
 pub mod process;

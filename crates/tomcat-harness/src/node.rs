@@ -2,8 +2,11 @@
 //! configuration (SimpleTcpCluster, DeltaManager, McastService, NioReceiver, PooledParallelSender,
 //! TcpFailureDetector, MessageDispatchInterceptor, ReplicationValve, JvmRouteBinderValve), bound
 //! to 127.0.0.1, started with `-Djava.net.preferIPv4Stack=true` inside a test's namespace.
+//!
+//! Session tests deploy the `<distributable/>` webapp of `tests/webapp` ([`NodeConfig::with_webapp`])
+//! and talk to it with [`crate::http`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::netns::NetNs;
@@ -26,6 +29,27 @@ pub struct NodeConfig {
     pub membership_port: u16,
     /// Elements added after the howto's interceptors, inside `<Channel>`.
     pub channel_extra: String,
+    /// Context paths (`/app`, `""` for ROOT) at which `tests/webapp` is deployed: copied into
+    /// `CATALINA_BASE/webapps` under Tomcat's directory name for the path (`app`, `ROOT`, `a#b`).
+    pub webapps: Vec<String>,
+    /// Where the `<Cluster>` element is: in `<Engine>` (the howto, and the default) or in `<Host>`.
+    /// It decides the cluster manager name on the wire ([`NodeConfig::cluster_manager_name`]).
+    pub cluster_in: ClusterIn,
+    /// Attributes of the DeltaManager `<Manager>`, written after (and replacing same-named)
+    /// defaults `expireSessionsOnShutdown="false" notifyListenersOnReplication="true"`.
+    pub manager_attributes: Vec<(String, String)>,
+    /// Extra `logging.properties` levels, e.g. `("org.apache.catalina.ha.session", "FINE")`.
+    pub log_levels: Vec<(String, String)>,
+}
+
+/// Where `server.xml` puts the `<Cluster>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterIn {
+    /// Inside `<Engine>`: the cluster-howto placement; manager names are `localhost#/app`.
+    #[default]
+    Engine,
+    /// Inside `<Host name="localhost">`: manager names are the context path, `/app`.
+    Host,
 }
 
 impl NodeConfig {
@@ -39,8 +63,85 @@ impl NodeConfig {
             membership_extra: String::new(),
             membership_port: 45564,
             channel_extra: String::new(),
+            webapps: Vec::new(),
+            cluster_in: ClusterIn::Engine,
+            manager_attributes: Vec::new(),
+            log_levels: Vec::new(),
         }
     }
+
+    /// Deploys `tests/webapp` at `context` (`/app`; `""` for ROOT).
+    pub fn with_webapp(mut self, context: &str) -> Self {
+        self.webapps.push(context.to_string());
+        self
+    }
+
+    pub fn with_cluster_in(mut self, place: ClusterIn) -> Self {
+        self.cluster_in = place;
+        self
+    }
+
+    pub fn with_channel_send_options(mut self, options: u32) -> Self {
+        self.channel_send_options = options;
+        self
+    }
+
+    /// Sets a DeltaManager attribute, e.g. `("stateTransferTimeout", "10")`, `("sendAllSessions",
+    /// "false")`, `("sendAllSessionsSize", "100")`, `("sendAllSessionsWaitTime", "500")`,
+    /// `("notifyListenersOnReplication", "false")`.
+    pub fn with_manager_attribute(mut self, name: &str, value: &str) -> Self {
+        self.manager_attributes.retain(|(n, _)| n != name);
+        self.manager_attributes.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Logs `org.apache.catalina.ha.session` at FINE: among others, the DeltaManager's
+    /// "received session delta for unknown session [ID]" when it drops a delta.
+    pub fn with_fine_session_log(mut self) -> Self {
+        self.log_levels.push(("org.apache.catalina.ha.session".to_string(), "FINE".to_string()));
+        self
+    }
+
+    /// The name this node's DeltaManager for `context` registers with the cluster, which is the
+    /// context name in every session message (session-replication.md §6): `localhost#/app` with
+    /// the `<Cluster>` in `<Engine>`, `/app` with it in `<Host>` (`localhost#` and `""` for ROOT).
+    pub fn cluster_manager_name(&self, context: &str) -> String {
+        let base = if context == "/" { "" } else { context };
+        match self.cluster_in {
+            ClusterIn::Engine => format!("localhost#{base}"),
+            ClusterIn::Host => base.to_string(),
+        }
+    }
+}
+
+/// Tomcat's directory name in `appBase` for a context path: `ROOT` for `""` or `/`, `app` for
+/// `/app`, `a#b` for `/a/b`.
+pub fn webapp_dir_name(context: &str) -> String {
+    let path = context.trim_start_matches('/');
+    if path.is_empty() {
+        "ROOT".to_string()
+    } else {
+        path.replace('/', "#")
+    }
+}
+
+/// `tests/webapp`, the session test webapp.
+pub fn test_webapp() -> PathBuf {
+    crate::repo_root().join("tests/webapp")
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// A running stock Tomcat node. Killed with SIGKILL when dropped.
@@ -62,7 +163,11 @@ impl TomcatNode {
         }
         std::fs::copy(tomcat.home.join("conf/web.xml"), base.join("conf/web.xml")).expect("copy web.xml");
         std::fs::write(base.join("conf/server.xml"), server_xml(&config)).expect("write server.xml");
-        std::fs::write(base.join("conf/logging.properties"), LOGGING).expect("write logging.properties");
+        std::fs::write(base.join("conf/logging.properties"), logging_properties(&config))
+            .expect("write logging.properties");
+        for context in &config.webapps {
+            copy_dir(&test_webapp(), &base.join("webapps").join(webapp_dir_name(context))).expect("copy tests/webapp");
+        }
         let h = &tomcat.home;
         let mut command = ns.command("java");
         command
@@ -91,6 +196,58 @@ impl TomcatNode {
         self.process.wait_for_log(needles, timeout)
     }
 
+    pub fn http_port(&self) -> u16 {
+        self.config.http_port
+    }
+
+    /// Waits for "Server startup in": every webapp of the node is deployed (or failed to).
+    pub fn wait_started(&self, timeout: Duration) -> Result<String, String> {
+        self.wait_for_log(&["Server startup in"], timeout)
+    }
+
+    /// Waits until the webapp at `context` logged "Deployment of web application directory [DIR]
+    /// has finished".
+    pub fn wait_deployed(&self, context: &str, timeout: Duration) -> Result<String, String> {
+        let dir = self.base.join("webapps").join(webapp_dir_name(context));
+        let dir = format!("[{}]", dir.display());
+        self.wait_for_log(&["Deployment of web application directory", &dir, "has finished"], timeout)
+    }
+
+    /// Waits for the first "Replication member added" line (this node saw a member join).
+    pub fn wait_member_added(&self, timeout: Duration) -> Result<String, String> {
+        self.wait_for_log(&["Replication member added"], timeout)
+    }
+
+    /// Waits until the node has started and each of its webapps answers both pages over HTTP
+    /// (which also has Jasper compile them before a test measures anything). Sends no cookie and
+    /// creates no session.
+    pub fn wait_webapps_ready(&self, ns: &NetNs, timeout: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        self.wait_started(timeout)?;
+        for context in &self.config.webapps {
+            for page in [format!("{context}/s.jsp?op=info&create=false"), format!("{context}/peek.jsp")] {
+                let answered =
+                    crate::process::wait_for(deadline.saturating_duration_since(std::time::Instant::now()), || {
+                        crate::http::get(ns, self.http_port(), &page, None).ok().filter(|r| r.status == 200)
+                    });
+                if answered.is_none() {
+                    let last = crate::http::get(ns, self.http_port(), &page, None);
+                    return Err(format!(
+                        "{}: {page} did not answer 200 within {timeout:?} (last: {last:?}):\n{}",
+                        self.process.name,
+                        crate::process::tail(&self.log(), 40)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The log lines at SEVERE (Tomcat's OneLineFormatter writes the level after the time).
+    pub fn severe_lines(&self) -> Vec<String> {
+        self.log().lines().filter(|l| l.contains(" SEVERE ")).map(str::to_string).collect()
+    }
+
     /// SIGKILL, as `kill -9`.
     pub fn kill9(&mut self) {
         self.process.kill9();
@@ -111,16 +268,53 @@ java.util.logging.ConsoleHandler.formatter = org.apache.juli.OneLineFormatter\n\
 org.apache.catalina.tribes.level = INFO\n\
 org.apache.catalina.ha.level = INFO\n";
 
+fn logging_properties(c: &NodeConfig) -> String {
+    let mut text = LOGGING.to_string();
+    for (logger, level) in &c.log_levels {
+        text.push_str(&format!("{logger}.level = {level}\n"));
+    }
+    text
+}
+
+fn manager_attributes(c: &NodeConfig) -> String {
+    let mut attrs: Vec<(String, String)> =
+        [("expireSessionsOnShutdown", "false"), ("notifyListenersOnReplication", "true")]
+            .iter()
+            .filter(|(n, _)| !c.manager_attributes.iter().any(|(m, _)| m == n))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+    attrs.extend(c.manager_attributes.iter().cloned());
+    attrs.iter().map(|(n, v)| format!(" {n}=\"{v}\"")).collect()
+}
+
 fn server_xml(c: &NodeConfig) -> String {
+    let cluster = cluster_xml(c);
+    let (in_engine, in_host) = match c.cluster_in {
+        ClusterIn::Engine => (cluster.as_str(), ""),
+        ClusterIn::Host => ("", cluster.as_str()),
+    };
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Server port="{shutdown}" shutdown="SHUTDOWN">
   <Service name="Catalina">
     <Connector port="{http}" address="127.0.0.1" protocol="HTTP/1.1" connectionTimeout="20000"/>
     <Engine name="Catalina" defaultHost="localhost" jvmRoute="{name}">
-      <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="{opts}">
-        <Manager className="org.apache.catalina.ha.session.DeltaManager"
-                 expireSessionsOnShutdown="false" notifyListenersOnReplication="true"/>
+{in_engine}      <Host name="localhost" appBase="webapps" unpackWARs="true" autoDeploy="false">
+{in_host}      </Host>
+    </Engine>
+  </Service>
+</Server>
+"#,
+        shutdown = c.shutdown_port,
+        http = c.http_port,
+        name = c.name,
+    )
+}
+
+fn cluster_xml(c: &NodeConfig) -> String {
+    format!(
+        r#"      <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="{opts}">
+        <Manager className="org.apache.catalina.ha.session.DeltaManager"{manager}/>
         <Channel className="org.apache.catalina.tribes.group.GroupChannel">
           <Membership className="org.apache.catalina.tribes.membership.McastService"
                       address="228.0.0.4" port="{mport}" frequency="500" dropTime="3000"
@@ -138,15 +332,9 @@ fn server_xml(c: &NodeConfig) -> String {
         <Valve className="org.apache.catalina.ha.session.JvmRouteBinderValve"/>
         <ClusterListener className="org.apache.catalina.ha.session.ClusterSessionListener"/>
       </Cluster>
-      <Host name="localhost" appBase="webapps" unpackWARs="true" autoDeploy="false"/>
-    </Engine>
-  </Service>
-</Server>
 "#,
-        shutdown = c.shutdown_port,
-        http = c.http_port,
-        name = c.name,
         opts = c.channel_send_options,
+        manager = manager_attributes(c),
         mextra = c.membership_extra,
         rport = c.receiver_port,
         mport = c.membership_port,
