@@ -58,3 +58,30 @@ pub use write::ObjectWriter;
 pub(crate) fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
     stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
 }
+
+/// Levels of nesting between two stack checks of [`grow_stack_at`].
+const STACK_CHECK_EVERY: usize = 8;
+
+/// The red zone of [`grow_stack_at`] and [`grow_stack_entry`]: room for
+/// [`STACK_CHECK_EVERY`] levels of well under 32 KiB each, even in a debug build.
+const STACK_RED_ZONE: usize = 256 * 1024;
+
+/// Runs a reader or writer from its entry point (depth 0) with at least [`STACK_RED_ZONE`]
+/// of stack, so that [`grow_stack_at`] need not check again before depth
+/// [`STACK_CHECK_EVERY`].
+#[inline]
+pub(crate) fn grow_stack_entry<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(STACK_RED_ZONE, 1024 * 1024, f)
+}
+
+/// [`grow_stack`] for a recursion that counts its nesting and started in
+/// [`grow_stack_entry`]: the stack is checked only every [`STACK_CHECK_EVERY`] levels (checking
+/// costs as much as reading a small value).
+#[inline]
+pub(crate) fn grow_stack_at<T>(depth: usize, f: impl FnOnce() -> T) -> T {
+    if depth.is_multiple_of(STACK_CHECK_EVERY) && depth != 0 {
+        stacker::maybe_grow(STACK_RED_ZONE, 1024 * 1024, f)
+    } else {
+        f()
+    }
+}

@@ -318,6 +318,7 @@ impl Prim {
     }
 
     /// Big-endian bytes as in the stream.
+    #[inline]
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match *self {
             Prim::Byte(v) => out.push(v as u8),
@@ -594,17 +595,23 @@ impl Stream {
     /// descriptor seen twice or at anything that is not a descriptor, so it ends for any model.
     pub fn class_chain(&self, desc: ItemId) -> Vec<ItemId> {
         let mut chain = Vec::new();
+        self.push_class_chain(desc, &mut chain);
+        chain
+    }
+
+    /// [`Stream::class_chain`] appended to `out` (superclass first).
+    pub(crate) fn push_class_chain(&self, desc: ItemId, out: &mut Vec<ItemId>) {
+        let base = out.len();
         let mut cur = Some(desc);
         while let Some(id) = cur {
-            if chain.contains(&id) || chain.len() > self.items.len() {
+            if out[base..].contains(&id) || out.len() - base > self.items.len() {
                 break;
             }
             let Some(Item::ClassDesc(d)) = self.item(id) else { break };
-            chain.push(id);
+            out.push(id);
             cur = d.super_class.item();
         }
-        chain.reverse();
-        chain
+        out[base..].reverse();
     }
 
     /// A field of an object by name, searching from the most derived class up (Java's

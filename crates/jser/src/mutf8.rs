@@ -5,12 +5,59 @@
 //! is `C0 80`, supplementary characters are two 3-byte surrogates, and a reader accepts any
 //! 1-, 2- or 3-byte pattern (overlong forms and lone surrogates included) but no 4-byte one.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// A string in modified UTF-8. The bytes are exactly those of the stream, so a string re-emits
 /// byte for byte; [`Mutf8::to_string_lossy`] decodes it for display.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Mutf8(Vec<u8>);
+///
+/// A string read by [`crate::parse()`] shares the parser's copy of the input (no allocation per
+/// string); one built here owns its bytes. Both compare, hash and order by their bytes.
+#[derive(Clone)]
+pub struct Mutf8(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Owned(Vec<u8>),
+    /// `buf[start..start + len]`.
+    Shared {
+        buf: Arc<[u8]>,
+        start: u32,
+        len: u32,
+    },
+}
+
+impl Default for Mutf8 {
+    fn default() -> Self {
+        Mutf8(Repr::Owned(Vec::new()))
+    }
+}
+
+impl PartialEq for Mutf8 {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for Mutf8 {}
+
+impl Hash for Mutf8 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl PartialOrd for Mutf8 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Mutf8 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
 
 /// The bytes are not modified UTF-8 (`UTFDataFormatException` in Java).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +71,16 @@ impl Mutf8 {
     /// Takes bytes read from a stream, checking them as Java's reader does.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, Mutf8Error> {
         validate(&bytes)?;
-        Ok(Mutf8(bytes))
+        Ok(Mutf8(Repr::Owned(bytes)))
+    }
+
+    /// `buf[start..start + len]`, already validated (the parser's zero-copy strings).
+    pub(crate) fn shared(buf: &Arc<[u8]>, start: usize, len: usize) -> Self {
+        debug_assert!(validate(&buf[start..start + len]).is_ok());
+        match (u32::try_from(start), u32::try_from(len)) {
+            (Ok(start), Ok(len)) => Mutf8(Repr::Shared { buf: Arc::clone(buf), start, len }),
+            _ => Mutf8(Repr::Owned(buf[start..start + len].to_vec())),
+        }
     }
 
     /// Encodes `s` as `DataOutput.writeUTF` does (without the length prefix).
@@ -33,7 +89,7 @@ impl Mutf8 {
         for unit in s.encode_utf16() {
             push_unit(&mut out, unit);
         }
-        Mutf8(out)
+        Mutf8(Repr::Owned(out))
     }
 
     /// Encodes UTF-16 code units (a Java `String`, lone surrogates included).
@@ -42,29 +98,40 @@ impl Mutf8 {
         for &unit in units {
             push_unit(&mut out, unit);
         }
-        Mutf8(out)
+        Mutf8(Repr::Owned(out))
     }
 
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Owned(v) => v,
+            Repr::Shared { buf, start, len } => &buf[*start as usize..*start as usize + *len as usize],
+        }
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0
+        match self.0 {
+            Repr::Owned(v) => v,
+            Repr::Shared { .. } => self.as_bytes().to_vec(),
+        }
     }
 
     /// Length in encoded bytes: the number `writeUTF` puts in front.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Owned(v) => v.len(),
+            Repr::Shared { len, .. } => *len as usize,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The Java `String`: its UTF-16 code units.
     pub fn to_utf16(&self) -> Vec<u16> {
-        let b = &self.0;
+        let b = self.as_bytes();
         let mut units = Vec::with_capacity(b.len());
         let mut i = 0;
         while i < b.len() {
@@ -97,9 +164,10 @@ impl Mutf8 {
 
     /// The text, with U+FFFD for lone surrogates.
     pub fn to_string_lossy(&self) -> String {
-        if self.0.iter().all(|&b| b != 0 && b < 0x80) {
+        let b = self.as_bytes();
+        if b.iter().all(|&b| b != 0 && b < 0x80) {
             // Plain ASCII: the common case for class and field names.
-            return String::from_utf8(self.0.clone()).expect("ASCII is UTF-8");
+            return String::from_utf8(b.to_vec()).expect("ASCII is UTF-8");
         }
         String::from_utf16_lossy(&self.to_utf16())
     }
@@ -107,7 +175,7 @@ impl Mutf8 {
     /// Whether the text equals `s` (compares encodings, no allocation for the common case).
     pub fn eq_str(&self, s: &str) -> bool {
         if s.bytes().all(|b| b != 0 && b < 0x80) {
-            return self.0 == s.as_bytes();
+            return self.as_bytes() == s.as_bytes();
         }
         *self == Mutf8::encode(s)
     }
@@ -162,9 +230,21 @@ pub fn encoded_len(s: &str) -> usize {
 /// Checks bytes as `readUTFBody` does: 1-byte `0xxxxxxx`, 2-byte `110xxxxx 10xxxxxx`, 3-byte
 /// `1110xxxx 10xxxxxx 10xxxxxx`; anything else, or a sequence cut by the end, is an error.
 pub fn validate(b: &[u8]) -> Result<(), Mutf8Error> {
+    if b.is_ascii() {
+        // The common case: every byte is a 1-byte sequence.
+        return Ok(());
+    }
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
+        // ASCII runs (the common case) eight bytes at a time.
+        while let Some(chunk) = b.get(i..i + 8) {
+            let word = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+            if word & 0x8080_8080_8080_8080 != 0 {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&c) = b.get(i) else { break };
         let len = match c >> 4 {
             0..=7 => 1,
             12 | 13 => 2,
@@ -190,6 +270,25 @@ mod tests {
         assert_eq!(m.to_string_lossy(), "a\u{0}\u{1F600}é");
         assert_eq!(encoded_len("a\u{0}\u{1F600}é"), m.len());
         assert!(m.eq_str("a\u{0}\u{1F600}é"));
+    }
+
+    #[test]
+    fn a_string_sharing_the_input_equals_hashes_and_orders_as_an_owned_one() {
+        use std::collections::hash_map::DefaultHasher;
+        let input: Arc<[u8]> = Arc::from(&b"xxJava\xc3\xa9yy"[..]);
+        let shared = Mutf8::shared(&input, 2, 6);
+        let owned = Mutf8::encode("Java\u{e9}");
+        assert_eq!(shared, owned);
+        assert_eq!(shared.len(), 6);
+        assert_eq!(shared.cmp(&owned), Ordering::Equal);
+        let hash = |m: &Mutf8| {
+            let mut h = DefaultHasher::new();
+            m.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&shared), hash(&owned));
+        assert_eq!(shared.clone().into_bytes(), owned.as_bytes());
+        assert_eq!(shared.to_string_lossy(), "Java\u{e9}");
     }
 
     #[test]

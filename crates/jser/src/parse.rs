@@ -18,6 +18,7 @@ use crate::error::{ParseError, ParseErrorKind as K};
 use crate::filter::{ClassFilter, Limits, ParseOptions};
 use crate::model::*;
 use crate::mutf8::{self, Mutf8};
+use std::sync::Arc;
 
 /// Parses a whole stream with the default [`Limits`] and no class filter.
 pub fn parse(input: &[u8]) -> Result<Stream, ParseError> {
@@ -32,20 +33,57 @@ pub fn parse_with(input: &[u8], opts: &ParseOptions) -> Result<Stream, ParseErro
             kind: K::StreamTooLong { len: input.len(), max: opts.limits.max_total_bytes },
         });
     }
-    Parser {
+    // Strings share one copy of the input instead of owning one allocation each.
+    let shared: Arc<[u8]> = Arc::from(input);
+    // About one handle per 24 input bytes in session streams: reserve once instead of growing.
+    let expected_items = input.len() / 24;
+    let scratch = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
+    let mut p = Parser {
         input,
+        shared,
         pos: 0,
         limits: &opts.limits,
         filter: opts.filter.as_ref(),
-        // About one handle per 24 input bytes in session streams: reserve once instead of growing.
-        items: Vec::with_capacity(input.len() / 24),
-        table: Vec::with_capacity(input.len() / 24),
+        items: Vec::with_capacity(expected_items),
+        table: scratch.table,
+        chains: scratch.chains,
         depth: 0,
         in_exception: false,
-        path: Vec::new(),
+        path: scratch.path,
+        last_flow: Flow::Done,
+    };
+    p.table.reserve(expected_items);
+    let result = crate::grow_stack_entry(|| p.stream()).map_err(|e| *e);
+    // Keep the working buffers for the next parse on this thread, unless they grew large.
+    let (mut table, mut chains, mut path) = (p.table, p.chains, p.path);
+    if table.capacity() <= SCRATCH_KEEP {
+        table.clear();
+        chains.clear();
+        path.clear();
+        let _ = SCRATCH.try_with(|s| s.set(Scratch { table, chains, path }));
     }
-    .stream()
+    result
 }
+
+/// Working buffers of the parser, kept per thread between parses (each parse of a small stream
+/// would otherwise allocate them anew).
+#[derive(Default)]
+struct Scratch {
+    table: Vec<ItemId>,
+    chains: Vec<ItemId>,
+    path: Vec<Seg>,
+}
+
+/// Handle tables up to this many entries are kept for the next parse.
+const SCRATCH_KEEP: usize = 1 << 16;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// What [`Parser::assign`] puts in an item's place until it is read completely. No item read
+/// from a stream looks like this (a `TC_CLASS` always has a class descriptor).
+const PENDING: Item = Item::Class(ClassObj { class: Value::Null });
 
 /// Whether the writer aborted inside what was just read (`TC_EXCEPTION`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,23 +110,34 @@ enum Seg {
 
 struct Parser<'a, 'o> {
     input: &'a [u8],
+    /// The same bytes, shared by the strings read ([`Mutf8`] slices of it).
+    shared: Arc<[u8]>,
     pos: usize,
     limits: &'o Limits,
     filter: Option<&'o ClassFilter>,
-    /// `None` while the item is being read.
-    items: Vec<Option<Item>>,
+    /// Items in handle order; [`PENDING`] while the item is being read.
+    items: Vec<Item>,
+    /// Class descriptor chains of the objects being read, innermost last (a stack shared by
+    /// the nested `new_object` calls, so that no chain needs an allocation of its own).
+    chains: Vec<ItemId>,
     /// The handle table since the last reset: handle `0x7E0000 + i` is `table[i]`.
     table: Vec<ItemId>,
     depth: usize,
     in_exception: bool,
+    /// Where the reader is (tracked only with a class filter, for its messages).
     path: Vec<Seg>,
+    /// The flow of the value [`Parser::value`] read last.
+    last_flow: Flow,
 }
 
-type R<T> = Result<T, ParseError>;
+/// Errors are boxed inside the reader: every call returns a `Result`, and a small one moves
+/// through registers and the stack much faster than the 72-byte [`ParseError`].
+type R<T> = Result<T, Box<ParseError>>;
 
 impl<'a> Parser<'a, '_> {
-    fn err(&self, offset: usize, kind: K) -> ParseError {
-        ParseError { offset, kind }
+    #[cold]
+    fn err(&self, offset: usize, kind: K) -> Box<ParseError> {
+        Box::new(ParseError { offset, kind })
     }
 
     fn take(&mut self, n: u64, what: &'static str) -> R<&'a [u8]> {
@@ -134,7 +183,8 @@ impl<'a> Parser<'a, '_> {
         let len = self.u16(what)?;
         let at = self.pos;
         let bytes = self.take(u64::from(len), what)?;
-        Mutf8::from_bytes(bytes.to_vec()).map_err(|e| self.err(at, K::BadUtf { what, at: e.at }))
+        mutf8::validate(bytes).map_err(|e| self.err(at, K::BadUtf { what, at: e.at }))?;
+        Ok(Mutf8::shared(&self.shared, at, usize::from(len)))
     }
 
     fn enter(&mut self, at: usize) -> R<()> {
@@ -155,13 +205,32 @@ impl<'a> Parser<'a, '_> {
             return Err(self.err(at, K::TooManyHandles { max: self.limits.max_handles }));
         }
         let id = ItemId(self.items.len() as u32);
-        self.items.push(None);
+        self.items.push(PENDING);
+        self.table.push(id);
+        Ok(id)
+    }
+
+    /// `newHandle` for an item read completely already (a string).
+    fn assign_complete(&mut self, at: usize, item: Item) -> R<ItemId> {
+        if self.items.len() >= self.limits.max_handles {
+            return Err(self.err(at, K::TooManyHandles { max: self.limits.max_handles }));
+        }
+        let id = ItemId(self.items.len() as u32);
+        self.items.push(item);
         self.table.push(id);
         Ok(id)
     }
 
     fn fill(&mut self, id: ItemId, item: Item) {
-        self.items[id.index()] = Some(item);
+        self.items[id.index()] = item;
+    }
+
+    /// The item, or `None` while it is still being read.
+    fn complete(&self, id: ItemId) -> Option<&Item> {
+        match &self.items[id.index()] {
+            Item::Class(ClassObj { class: Value::Null }) => None,
+            item => Some(item),
+        }
     }
 
     /// `prevObject`: `TC_REFERENCE (int)handle`, the tag already read.
@@ -176,7 +245,7 @@ impl<'a> Parser<'a, '_> {
 
     fn desc(&self, id: ItemId) -> &ClassDesc {
         match &self.items[id.index()] {
-            Some(Item::ClassDesc(d)) => d,
+            Item::ClassDesc(d) => d,
             _ => unreachable!("class descriptor values are checked when read"),
         }
     }
@@ -185,6 +254,22 @@ impl<'a> Parser<'a, '_> {
         match self.desc(id).name() {
             Some(n) => n.to_string_lossy(),
             None => "(proxy)".to_string(),
+        }
+    }
+
+    /// Enters a segment of [`Parser::path`], which only a class filter's message uses: without
+    /// a filter nothing is tracked.
+    #[inline]
+    fn seg(&mut self, seg: Seg) {
+        if self.filter.is_some() {
+            self.path.push(seg);
+        }
+    }
+
+    #[inline]
+    fn unseg(&mut self) {
+        if self.filter.is_some() {
+            self.path.pop();
         }
     }
 
@@ -240,33 +325,35 @@ impl<'a> Parser<'a, '_> {
 
     // ---- stream, contents ----
 
-    fn stream(mut self) -> R<Stream> {
+    fn stream(&mut self) -> R<Stream> {
         let header = self.input.get(..4);
         if header != Some(&STREAM_HEADER[..]) {
             return Err(self.err(0, K::BadHeader));
         }
         self.pos = 4;
-        let mut contents = Vec::new();
+        let mut contents = Vec::with_capacity(self.input.len() / 16);
         while self.pos < self.input.len() {
             self.path.clear();
-            self.path.push(Seg::Content(contents.len()));
-            let (content, _) = self.content(true)?;
-            contents.push(content);
+            self.seg(Seg::Content(contents.len()));
+            self.content(true, &mut contents)?;
         }
-        let items =
-            self.items.into_iter().map(|i| i.expect("every assigned handle is filled before parse returns")).collect();
-        Ok(Stream { contents, items })
+        debug_assert!(
+            (0..self.items.len()).all(|i| self.complete(ItemId(i as u32)).is_some()),
+            "every assigned handle is filled before parse returns"
+        );
+        Ok(Stream { contents, items: std::mem::take(&mut self.items) })
     }
 
-    /// `content := object | blockdata`, plus `reset` at the top level.
-    fn content(&mut self, top: bool) -> R<(Content, Flow)> {
+    /// `content := object | blockdata`, plus `reset` at the top level, appended to `out`.
+    fn content(&mut self, top: bool, out: &mut Vec<Content>) -> R<Flow> {
         let at = self.pos;
         match self.peek("content")? {
             TC_BLOCKDATA => {
                 self.pos += 1;
                 let len = self.u8("block data length")?;
                 let bytes = self.take(u64::from(len), "block data")?.to_vec();
-                Ok((Content::Block(BlockData { bytes, long: false }), Flow::Done))
+                out.push(Content::Block(BlockData { bytes, long: false }));
+                Ok(Flow::Done)
             }
             TC_BLOCKDATALONG => {
                 self.pos += 1;
@@ -279,16 +366,19 @@ impl<'a> Parser<'a, '_> {
                     return Err(self.err(at, K::TooLong { what: "block data", len: len as u64, max }));
                 }
                 let bytes = self.take(len as u64, "block data")?.to_vec();
-                Ok((Content::Block(BlockData { bytes, long: true }), Flow::Done))
+                out.push(Content::Block(BlockData { bytes, long: true }));
+                Ok(Flow::Done)
             }
             TC_RESET if top => {
                 self.pos += 1;
                 self.table.clear();
-                Ok((Content::Reset, Flow::Done))
+                out.push(Content::Reset);
+                Ok(Flow::Done)
             }
             _ => {
                 let (v, flow) = self.value("content")?;
-                Ok((Content::Value(v), flow))
+                out.push(Content::Value(v));
+                Ok(flow)
             }
         }
     }
@@ -307,10 +397,13 @@ impl<'a> Parser<'a, '_> {
             if tag == TC_EXCEPTION && !exceptions {
                 return Err(self.err(at, K::UnsupportedException { context: "a class annotation" }));
             }
-            self.path.push(Seg::Annotation(contents.len()));
-            let (content, flow) = self.content(false)?;
-            self.path.pop();
-            contents.push(content);
+            self.seg(Seg::Annotation(contents.len()));
+            if contents.is_empty() {
+                // `writeObject` data (a HashMap's) is usually a block and a few values.
+                contents.reserve(8);
+            }
+            let flow = self.content(false, &mut contents)?;
+            self.unseg();
             if flow == Flow::Aborted {
                 if !exceptions {
                     return Err(self.err(at, K::UnsupportedException { context: "a class annotation" }));
@@ -322,11 +415,21 @@ impl<'a> Parser<'a, '_> {
 
     // ---- object ----
 
-    /// `object`, in any position that takes one.
+    /// `object`, in any position that takes one, and whether the writer aborted inside it.
+    #[inline]
     fn value(&mut self, expected: &'static str) -> R<(Value, Flow)> {
-        crate::grow_stack(|| self.value_inner(expected))
+        // The flow goes through a field so that the value alone is returned (in registers).
+        let v = crate::grow_stack_at(self.depth, || self.value_only(expected))?;
+        Ok((v, self.last_flow))
     }
 
+    fn value_only(&mut self, expected: &'static str) -> R<Value> {
+        let (v, flow) = self.value_inner(expected)?;
+        self.last_flow = flow;
+        Ok(v)
+    }
+
+    #[inline(always)]
     fn value_inner(&mut self, expected: &'static str) -> R<(Value, Flow)> {
         let at = self.pos;
         let tag = self.u8("type code")?;
@@ -373,14 +476,13 @@ impl<'a> Parser<'a, '_> {
             }
             (len as u64, true)
         };
+        let start = self.pos;
         let bytes = self.take(len, "string")?;
         if let Err(e) = mutf8::validate(bytes) {
             return Err(self.err(at, K::BadUtf { what: "string", at: e.at }));
         }
-        let text = Mutf8::from_bytes(bytes.to_vec()).expect("validated above");
-        let id = self.assign(at)?;
-        self.fill(id, Item::String(JString { text, long }));
-        Ok(id)
+        let text = Mutf8::shared(&self.shared, start, bytes.len());
+        self.assign_complete(at, Item::String(JString { text, long }))
     }
 
     /// `classDesc`: a new or referenced descriptor, or `TC_NULL`.
@@ -391,7 +493,7 @@ impl<'a> Parser<'a, '_> {
             TC_NULL => Ok(Value::Null),
             TC_REFERENCE => {
                 let (id, handle) = self.handle(at)?;
-                match &self.items[id.index()] {
+                match self.complete(id) {
                     Some(Item::ClassDesc(_)) => Ok(Value::Ref(id)),
                     Some(other) => Err(self.err(at, K::WrongReference { handle, expected, found: other.kind() })),
                     None => Err(self.err(at, K::WrongReference { handle, expected, found: "item still being read" })),
@@ -399,7 +501,7 @@ impl<'a> Parser<'a, '_> {
             }
             TC_CLASSDESC | TC_PROXYCLASSDESC => {
                 self.enter(at)?;
-                let id = crate::grow_stack(|| self.new_class_desc(tag, at))?;
+                let id = crate::grow_stack_at(self.depth, || self.new_class_desc(tag, at))?;
                 self.leave();
                 Ok(Value::New(id))
             }
@@ -410,9 +512,9 @@ impl<'a> Parser<'a, '_> {
     /// A class descriptor that must not be null (objects, arrays, enums, classes).
     fn required_desc(&mut self, what: &'static str) -> R<(Value, ItemId)> {
         let at = self.pos;
-        self.path.push(Seg::ClassOf(what));
+        self.seg(Seg::ClassOf(what));
         let v = self.class_desc("a class descriptor")?;
-        self.path.pop();
+        self.unseg();
         match v.item() {
             Some(id) => Ok((v, id)),
             None => Err(self.err(at, K::MissingClassDesc { what })),
@@ -436,7 +538,8 @@ impl<'a> Parser<'a, '_> {
             if count >= 0x8000 {
                 return Err(self.err(count_at, K::NegativeLength { what: "field count", len: i64::from(count as i16) }));
             }
-            let mut fields = Vec::new();
+            // Each field takes at least three bytes: reserve no more than the input can hold.
+            let mut fields = Vec::with_capacity(usize::from(count).min((self.input.len() - self.pos) / 3));
             let mut seen_object = false;
             for _ in 0..count {
                 let code_at = self.pos;
@@ -472,12 +575,12 @@ impl<'a> Parser<'a, '_> {
             }
             (id, DescKind::Proxy { interfaces })
         };
-        self.path.push(Seg::ClassAnnotation);
+        self.seg(Seg::ClassAnnotation);
         let (annotation, _) = self.annotation(false)?;
-        self.path.pop();
-        self.path.push(Seg::Super);
+        self.unseg();
+        self.seg(Seg::Super);
         let super_class = self.class_desc("a superclass descriptor")?;
-        self.path.pop();
+        self.unseg();
         self.fill(id, Item::ClassDesc(ClassDesc { kind, annotation, super_class }));
         Ok(id)
     }
@@ -491,7 +594,7 @@ impl<'a> Parser<'a, '_> {
             TC_STRING | TC_LONGSTRING => Ok(Value::New(self.new_string(tag, at)?)),
             TC_REFERENCE => {
                 let (id, handle) = self.handle(at)?;
-                match &self.items[id.index()] {
+                match self.complete(id) {
                     Some(Item::String(_)) => Ok(Value::Ref(id)),
                     Some(other) => Err(self.err(at, K::WrongReference { handle, expected, found: other.kind() })),
                     None => Err(self.err(at, K::WrongReference { handle, expected, found: "item still being read" })),
@@ -524,27 +627,30 @@ impl<'a> Parser<'a, '_> {
             if d.flags() & SC_BLOCK_DATA == 0 {
                 return Err(self.err(at, K::ExternalizableProtocol1 { class: self.desc_name(desc) }));
             }
-            self.path.push(Seg::External);
+            self.seg(Seg::External);
             let (contents, flow) = self.annotation(true)?;
-            self.path.pop();
+            self.unseg();
             self.fill(id, Item::Object(Object { class, data: ObjectData::External(contents) }));
             return Ok((id, flow));
         }
-        let chain = self.class_chain(desc);
-        let mut levels = Vec::with_capacity(chain.len());
+        let base = self.chains.len();
+        self.push_chain(desc);
+        let top = self.chains.len();
+        let mut levels = Vec::with_capacity(top - base);
         let mut flow = Flow::Done;
-        'levels: for &level in &chain {
-            let mut values = Vec::new();
+        'levels: for k in base..top {
+            let level = self.chains[k];
             let count = self.desc(level).fields().len();
+            let mut values = Vec::with_capacity(count);
             for j in 0..count {
                 let code = self.desc(level).fields()[j].type_code;
                 if prim_size(code).is_some() {
                     values.push(FieldValue::Prim(self.prim(code)?));
                     continue;
                 }
-                self.path.push(Seg::Field(level, j));
+                self.seg(Seg::Field(level, j));
                 let (v, f) = self.value("a field value")?;
-                self.path.pop();
+                self.unseg();
                 values.push(FieldValue::Object(v));
                 if f == Flow::Aborted {
                     levels.push(ClassData { values, annotation: None });
@@ -553,9 +659,9 @@ impl<'a> Parser<'a, '_> {
                 }
             }
             let annotation = if self.desc(level).has_write_method() {
-                self.path.push(Seg::ObjectAnnotation(level));
+                self.seg(Seg::ObjectAnnotation(level));
                 let (contents, f) = self.annotation(true)?;
-                self.path.pop();
+                self.unseg();
                 if f == Flow::Aborted {
                     levels.push(ClassData { values, annotation: Some(contents) });
                     flow = f;
@@ -567,21 +673,23 @@ impl<'a> Parser<'a, '_> {
             };
             levels.push(ClassData { values, annotation });
         }
+        self.chains.truncate(base);
         self.fill(id, Item::Object(Object { class, data: ObjectData::Serial(levels) }));
         Ok((id, flow))
     }
 
     /// Superclass first. Every descriptor reachable here was complete when it was read, and a
     /// complete descriptor only refers to earlier complete ones, so the chain ends.
-    fn class_chain(&self, desc: ItemId) -> Vec<ItemId> {
-        let mut chain = vec![desc];
+    /// Pushes the chain onto [`Parser::chains`].
+    fn push_chain(&mut self, desc: ItemId) {
+        let base = self.chains.len();
+        self.chains.push(desc);
         let mut cur = self.desc(desc).super_class.item();
         while let Some(id) = cur {
-            chain.push(id);
+            self.chains.push(id);
             cur = self.desc(id).super_class.item();
         }
-        chain.reverse();
-        chain
+        self.chains[base..].reverse();
     }
 
     /// `newArray`, the tag already read.
@@ -636,9 +744,9 @@ impl<'a> Parser<'a, '_> {
                 }
                 let mut values = Vec::with_capacity(n);
                 for i in 0..n {
-                    self.path.push(Seg::Element(i));
+                    self.seg(Seg::Element(i));
                     let (v, f) = self.value("an array element")?;
-                    self.path.pop();
+                    self.unseg();
                     values.push(v);
                     if f == Flow::Aborted {
                         self.fill(id, Item::Array(Array { class, length, elements: Elements::Object(values) }));
@@ -658,7 +766,7 @@ impl<'a> Parser<'a, '_> {
         let (class, _) = self.required_desc("TC_ENUM")?;
         let id = self.assign(at)?;
         let name_at = self.pos;
-        self.path.push(Seg::EnumName);
+        self.seg(Seg::EnumName);
         let tag = self.u8("enum constant name")?;
         let name = match tag {
             TC_STRING | TC_LONGSTRING => Value::New(self.new_string(tag, name_at)?),
@@ -667,7 +775,7 @@ impl<'a> Parser<'a, '_> {
                 return Err(self.err(name_at, K::UnexpectedTag { tag, name: tag_name(tag), expected }));
             }
         };
-        self.path.pop();
+        self.unseg();
         self.fill(id, Item::Enum(EnumConst { class, name }));
         Ok(id)
     }
@@ -688,9 +796,9 @@ impl<'a> Parser<'a, '_> {
         self.enter(at)?;
         self.table.clear();
         self.in_exception = true;
-        self.path.push(Seg::Exception);
+        self.seg(Seg::Exception);
         let (v, _) = self.value("the exception object")?;
-        self.path.pop();
+        self.unseg();
         self.in_exception = false;
         self.table.clear();
         self.leave();

@@ -22,7 +22,9 @@ pub(crate) enum Flow {
     Aborted,
 }
 
-type W<T> = Result<T, WriteError>;
+/// Errors are boxed inside the writer: a small `Result` moves much faster through the many
+/// calls per item than the 40-byte [`WriteError`].
+type W<T> = Result<T, Box<WriteError>>;
 
 /// Writes the items of one [`Stream`], assigning handles from `base`.
 pub(crate) struct Emitter<'s, 'o> {
@@ -36,11 +38,38 @@ pub(crate) struct Emitter<'s, 'o> {
     epoch: u32,
     depth: usize,
     max_depth: usize,
+    /// Class descriptor chains of the objects being written, innermost last (one stack for the
+    /// nested `object` calls instead of an allocation per object).
+    chains: Vec<ItemId>,
+}
+
+/// The emitter's working buffers (item slots, class chains), kept per thread between writes.
+type Scratch = (Vec<(u32, u32)>, Vec<ItemId>);
+
+/// Slot tables up to this many items are kept for the next write.
+const SCRATCH_KEEP: usize = 1 << 16;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+impl Drop for Emitter<'_, '_> {
+    fn drop(&mut self) {
+        if self.slots.capacity() <= SCRATCH_KEEP {
+            let mut chains = std::mem::take(&mut self.chains);
+            chains.clear();
+            let scratch = (std::mem::take(&mut self.slots), chains);
+            let _ = SCRATCH.try_with(|c| c.set(scratch));
+        }
+    }
 }
 
 impl<'s, 'o> Emitter<'s, 'o> {
     pub(crate) fn new(s: &'s Stream, out: &'o mut Vec<u8>, base: u32, max_depth: usize) -> Self {
-        Emitter { s, out, base, assigned: 0, slots: vec![(0, 0); s.items.len()], epoch: 1, depth: 0, max_depth }
+        let (mut slots, chains) = SCRATCH.try_with(|c| c.take()).unwrap_or_default();
+        slots.clear();
+        slots.resize(s.items.len(), (0, 0));
+        Emitter { s, out, base, assigned: 0, slots, epoch: 1, depth: 0, max_depth, chains }
     }
 
     fn reset(&mut self) {
@@ -49,7 +78,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
     }
 
     fn item(&self, id: ItemId) -> W<&'s Item> {
-        self.s.items.get(id.index()).ok_or(WriteError::NoSuchItem(id.0))
+        self.s.items.get(id.index()).ok_or_else(|| Box::new(WriteError::NoSuchItem(id.0)))
     }
 
     fn assign(&mut self, id: ItemId) {
@@ -60,7 +89,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
     fn enter(&mut self) -> W<()> {
         self.depth += 1;
         if self.depth > self.max_depth {
-            return Err(WriteError::TooDeep(self.max_depth));
+            return Err(Box::new(WriteError::TooDeep(self.max_depth)));
         }
         Ok(())
     }
@@ -94,7 +123,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
                 self.reset();
                 Ok(Flow::Done)
             }
-            Content::Reset => Err(WriteError::Misplaced("TC_RESET inside an object")),
+            Content::Reset => Err(Box::new(WriteError::Misplaced("TC_RESET inside an object"))),
             Content::Value(v) => self.value(v),
         }
     }
@@ -104,10 +133,10 @@ impl<'s, 'o> Emitter<'s, 'o> {
         for (i, c) in contents.iter().enumerate() {
             if self.content(c, false)? == Flow::Aborted {
                 if !exceptions {
-                    return Err(WriteError::Misplaced("TC_EXCEPTION in a class annotation"));
+                    return Err(Box::new(WriteError::Misplaced("TC_EXCEPTION in a class annotation")));
                 }
                 if i + 1 != contents.len() {
-                    return Err(WriteError::AfterException);
+                    return Err(Box::new(WriteError::AfterException));
                 }
                 return Ok(Flow::Aborted);
             }
@@ -120,7 +149,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
         self.item(id)?;
         let (epoch, handle) = self.slots[id.index()];
         if epoch != self.epoch {
-            return Err(WriteError::DanglingRef(id.0));
+            return Err(Box::new(WriteError::DanglingRef(id.0)));
         }
         self.out.push(TC_REFERENCE);
         self.out.extend_from_slice(&(BASE_WIRE_HANDLE + self.base + handle).to_be_bytes());
@@ -128,7 +157,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
     }
 
     pub(crate) fn value(&mut self, v: &Value) -> W<Flow> {
-        crate::grow_stack(|| self.value_inner(v))
+        crate::grow_stack_at(self.depth, || self.value_inner(v))
     }
 
     fn value_inner(&mut self, v: &Value) -> W<Flow> {
@@ -144,7 +173,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
             Value::New(id) => self.new_item(*id),
             Value::Exception(inner) => {
                 if matches!(**inner, Value::Exception(_)) {
-                    return Err(WriteError::Misplaced("TC_EXCEPTION inside an exception"));
+                    return Err(Box::new(WriteError::Misplaced("TC_EXCEPTION inside an exception")));
                 }
                 self.enter()?;
                 self.out.push(TC_EXCEPTION);
@@ -160,7 +189,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
     fn new_item(&mut self, id: ItemId) -> W<Flow> {
         let item = self.item(id)?;
         if self.slots[id.index()].0 != 0 {
-            return Err(WriteError::DuplicateNew(id.0));
+            return Err(Box::new(WriteError::DuplicateNew(id.0)));
         }
         if let Item::String(s) = item {
             self.string(id, s)?;
@@ -183,14 +212,16 @@ impl<'s, 'o> Emitter<'s, 'o> {
                     Value::New(name) => match self.item(name)? {
                         Item::String(s) => self.string(name, s)?,
                         other => {
-                            return Err(WriteError::WrongKind {
+                            return Err(Box::new(WriteError::WrongKind {
                                 item: name.0,
                                 expected: "a string",
                                 found: other.kind(),
-                            })
+                            }))
                         }
                     },
-                    _ => return Err(WriteError::Mismatch("an enum constant name must be a new string".into())),
+                    _ => {
+                        return Err(Box::new(WriteError::Mismatch("an enum constant name must be a new string".into())))
+                    }
                 }
                 Flow::Done
             }
@@ -225,17 +256,21 @@ impl<'s, 'o> Emitter<'s, 'o> {
                 self.out.push(TC_NULL);
                 return Ok(None);
             }
-            Value::Exception(_) => return Err(WriteError::Misplaced("TC_EXCEPTION as a class descriptor")),
+            Value::Exception(_) => return Err(Box::new(WriteError::Misplaced("TC_EXCEPTION as a class descriptor"))),
             Value::New(id) | Value::Ref(id) => *id,
         };
         let item = self.item(id)?;
         if !matches!(item, Item::ClassDesc(_)) {
-            return Err(WriteError::WrongKind { item: id.0, expected: "a class descriptor", found: item.kind() });
+            return Err(Box::new(WriteError::WrongKind {
+                item: id.0,
+                expected: "a class descriptor",
+                found: item.kind(),
+            }));
         }
         match v {
             Value::Ref(_) => self.reference(id)?,
             _ => {
-                crate::grow_stack(|| self.new_item(id))?;
+                crate::grow_stack_at(self.depth, || self.new_item(id))?;
             }
         }
         Ok(Some(id))
@@ -247,7 +282,9 @@ impl<'s, 'o> Emitter<'s, 'o> {
                 Item::ClassDesc(d) => Ok(d),
                 _ => unreachable!("desc_value checked the kind"),
             },
-            None => Err(WriteError::Mismatch("an object, array, enum or class needs a class descriptor".into())),
+            None => {
+                Err(Box::new(WriteError::Mismatch("an object, array, enum or class needs a class descriptor".into())))
+            }
         }
     }
 
@@ -267,13 +304,13 @@ impl<'s, 'o> Emitter<'s, 'o> {
                 let mut seen_object = false;
                 for f in fields {
                     if !is_type_code(f.type_code) {
-                        return Err(WriteError::Mismatch(format!("field type code 0x{:02x}", f.type_code)));
+                        return Err(Box::new(WriteError::Mismatch(format!("field type code 0x{:02x}", f.type_code))));
                     }
                     let primitive = f.is_primitive();
                     if primitive && seen_object {
-                        return Err(WriteError::Mismatch(format!(
+                        return Err(Box::new(WriteError::Mismatch(format!(
                             "class {name}: primitive field after an object field"
-                        )));
+                        ))));
                     }
                     seen_object |= !primitive;
                     self.out.push(f.type_code);
@@ -283,19 +320,19 @@ impl<'s, 'o> Emitter<'s, 'o> {
                         (Some(v @ (Value::New(s) | Value::Ref(s))), false) => {
                             let item = self.item(*s)?;
                             if !matches!(item, Item::String(_)) {
-                                return Err(WriteError::WrongKind {
+                                return Err(Box::new(WriteError::WrongKind {
                                     item: s.0,
                                     expected: "a string",
                                     found: item.kind(),
-                                });
+                                }));
                             }
                             self.value(v)?;
                         }
                         _ => {
-                            return Err(WriteError::Mismatch(format!(
+                            return Err(Box::new(WriteError::Mismatch(format!(
                                 "field {name}.{}: object fields need a type string, primitive fields none",
                                 f.name
-                            )))
+                            ))))
                         }
                     }
                 }
@@ -326,52 +363,69 @@ impl<'s, 'o> Emitter<'s, 'o> {
         let name = || desc.name().map(Mutf8::to_string_lossy).unwrap_or_else(|| "(proxy)".into());
         if desc.is_externalizable() {
             if desc.flags() & SC_BLOCK_DATA == 0 {
-                return Err(WriteError::Mismatch(format!("externalizable class {} without SC_BLOCK_DATA", name())));
+                return Err(Box::new(WriteError::Mismatch(format!(
+                    "externalizable class {} without SC_BLOCK_DATA",
+                    name()
+                ))));
             }
             let ObjectData::External(contents) = &o.data else {
-                return Err(WriteError::Mismatch(format!("class {} is externalizable but has class data", name())));
+                return Err(Box::new(WriteError::Mismatch(format!(
+                    "class {} is externalizable but has class data",
+                    name()
+                ))));
             };
             return self.annotation(contents, true);
         }
         let ObjectData::Serial(levels) = &o.data else {
-            return Err(WriteError::Mismatch(format!("class {} is not externalizable but has external data", name())));
+            return Err(Box::new(WriteError::Mismatch(format!(
+                "class {} is not externalizable but has external data",
+                name()
+            ))));
         };
-        let chain = self.s.class_chain(desc_id);
-        if levels.len() > chain.len() {
-            return Err(WriteError::Mismatch(format!("class {}: more class data than classes", name())));
+        let base = self.chains.len();
+        self.s.push_class_chain(desc_id, &mut self.chains);
+        let chain_len = self.chains.len() - base;
+        if levels.len() > chain_len {
+            return Err(Box::new(WriteError::Mismatch(format!("class {}: more class data than classes", name()))));
         }
-        for (i, &level) in chain.iter().enumerate() {
+        for i in 0..chain_len {
+            let level = self.chains[base + i];
             let Item::ClassDesc(ld) = self.item(level)? else { unreachable!("class_chain holds descriptors") };
             let lname = || ld.name().map(Mutf8::to_string_lossy).unwrap_or_else(|| "(proxy)".into());
             let Some(cd) = levels.get(i) else {
-                return Err(WriteError::Mismatch(format!("class {}: no class data for {}", name(), lname())));
+                return Err(Box::new(WriteError::Mismatch(format!("class {}: no class data for {}", name(), lname()))));
             };
             let last = i + 1 == levels.len();
             let fields = ld.fields();
             if cd.values.len() > fields.len() {
-                return Err(WriteError::Mismatch(format!("class {}: more values than fields", lname())));
+                return Err(Box::new(WriteError::Mismatch(format!("class {}: more values than fields", lname()))));
             }
             for (j, f) in fields.iter().enumerate() {
                 let Some(v) = cd.values.get(j) else {
-                    return Err(WriteError::Mismatch(format!("class {}: no value for field {}", lname(), f.name)));
+                    return Err(Box::new(WriteError::Mismatch(format!(
+                        "class {}: no value for field {}",
+                        lname(),
+                        f.name
+                    ))));
                 };
                 match v {
                     FieldValue::Prim(p) if p.type_code() == f.type_code => p.write_to(self.out),
                     FieldValue::Object(v) if !f.is_primitive() => {
                         if self.value(v)? == Flow::Aborted {
                             if j + 1 != cd.values.len() || cd.annotation.is_some() || !last {
-                                return Err(WriteError::AfterException);
+                                return Err(Box::new(WriteError::AfterException));
                             }
+                            self.chains.truncate(base);
                             return Ok(Flow::Aborted);
                         }
                     }
                     _ => {
-                        return Err(WriteError::Mismatch(format!(
+                        return Err(Box::new(WriteError::Mismatch(format!(
                             "class {}: value of field {} does not match type code {}",
                             lname(),
                             f.name,
                             f.type_code as char
-                        )))
+                        ))))
                     }
                 }
             }
@@ -379,20 +433,22 @@ impl<'s, 'o> Emitter<'s, 'o> {
                 (Some(contents), true) => {
                     if self.annotation(contents, true)? == Flow::Aborted {
                         if !last {
-                            return Err(WriteError::AfterException);
+                            return Err(Box::new(WriteError::AfterException));
                         }
+                        self.chains.truncate(base);
                         return Ok(Flow::Aborted);
                     }
                 }
                 (None, false) => {}
                 _ => {
-                    return Err(WriteError::Mismatch(format!(
+                    return Err(Box::new(WriteError::Mismatch(format!(
                         "class {}: writeObject data present iff SC_WRITE_METHOD",
                         lname()
-                    )))
+                    ))))
                 }
             }
         }
+        self.chains.truncate(base);
         Ok(Flow::Done)
     }
 
@@ -401,18 +457,21 @@ impl<'s, 'o> Emitter<'s, 'o> {
         let desc = self.required_desc(&a.class)?;
         let name = desc.name().map(Mutf8::as_bytes).unwrap_or_default();
         if name.first() != Some(&b'[') {
-            return Err(WriteError::Mismatch(format!("array of non-array class {:?}", String::from_utf8_lossy(name))));
+            return Err(Box::new(WriteError::Mismatch(format!(
+                "array of non-array class {:?}",
+                String::from_utf8_lossy(name)
+            ))));
         }
         let code = match name.get(1).copied() {
             Some(c) if prim_size(c).is_some() => c,
             _ => b'L',
         };
         if code != a.elements.type_code() {
-            return Err(WriteError::Mismatch(format!(
+            return Err(Box::new(WriteError::Mismatch(format!(
                 "array class {} with elements of type {}",
                 String::from_utf8_lossy(name),
                 a.elements.type_code() as char
-            )));
+            ))));
         }
         self.assign(id);
         self.out.extend_from_slice(&a.length.to_be_bytes());
@@ -429,7 +488,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
                 for (i, v) in values.iter().enumerate() {
                     if self.value(v)? == Flow::Aborted {
                         if i + 1 != values.len() || values.len() > a.length as usize {
-                            return Err(WriteError::AfterException);
+                            return Err(Box::new(WriteError::AfterException));
                         }
                         return Ok(Flow::Aborted);
                     }
@@ -437,7 +496,11 @@ impl<'s, 'o> Emitter<'s, 'o> {
             }
         }
         if a.elements.len() != a.length as usize || a.length < 0 {
-            return Err(WriteError::Mismatch(format!("array length {} with {} elements", a.length, a.elements.len())));
+            return Err(Box::new(WriteError::Mismatch(format!(
+                "array length {} with {} elements",
+                a.length,
+                a.elements.len()
+            ))));
         }
         Ok(Flow::Done)
     }
@@ -447,8 +510,9 @@ impl Stream {
     /// The stream's bytes. A stream parsed by [`crate::parse()`] writes exactly the bytes it was
     /// parsed from.
     pub fn write(&self) -> Result<Vec<u8>, WriteError> {
-        // Items average well over 16 bytes on the wire; reserving up front avoids regrowing.
-        let mut out = Vec::with_capacity(64 + self.items.len() * 16);
+        // Items average about 24 bytes on the wire in session streams; reserving a little more up
+        // front avoids regrowing.
+        let mut out = Vec::with_capacity(256 + self.items.len() * 32);
         self.write_to(&mut out)?;
         Ok(out)
     }
@@ -457,10 +521,8 @@ impl Stream {
     pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), WriteError> {
         out.extend_from_slice(&STREAM_HEADER);
         let mut e = Emitter::new(self, out, 0, Limits::default().max_depth);
-        for c in &self.contents {
-            e.content(c, true)?;
-        }
-        Ok(())
+        crate::grow_stack_entry(|| self.contents.iter().try_for_each(|c| e.content(c, true).map(|_| ())))
+            .map_err(|e| *e)
     }
 }
 
@@ -630,7 +692,7 @@ impl ObjectWriter {
     fn emit(&mut self, s: &Stream, v: &Value) -> Result<(), SpliceError> {
         self.flush();
         let mut e = Emitter::new(s, &mut self.out, self.handles, self.max_depth);
-        e.value(v)?;
+        crate::grow_stack_entry(|| e.value(v)).map_err(|e| *e)?;
         self.handles += e.assigned;
         Ok(())
     }

@@ -383,9 +383,16 @@ fn tomcat_session_messages_and_delta_requests_re_emit_for_every_release() {
         // each id, 9.0 does not; both forms re-emit (checked with every stream below).
         let one = parse(&streams["t.state.one"]).unwrap();
         let names = one.class_names();
-        assert!(names.iter().any(|n| n == "java.lang.Long") && names.iter().any(|n| n == "java.lang.Integer"), "{names:?}");
+        assert!(
+            names.iter().any(|n| n == "java.lang.Long") && names.iter().any(|n| n == "java.lang.Integer"),
+            "{names:?}"
+        );
         let three = parse(&streams["t.state.three"]).unwrap();
-        assert!(three.class_names().iter().any(|n| n.ends_with("GenericPrincipal$SerializablePrincipal")), "{}", t.version);
+        assert!(
+            three.class_names().iter().any(|n| n.ends_with("GenericPrincipal$SerializablePrincipal")),
+            "{}",
+            t.version
+        );
         state_lengths.push((t.line().to_string(), streams["t.state.one"].len()));
         let total: usize = streams.values().map(Vec::len).sum();
         eprintln!("Tomcat {}: {} streams, {total} bytes", t.version, streams.len());
