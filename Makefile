@@ -2,17 +2,23 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build test demo bench fuzz
+.PHONY: setup build test demo bench fuzz java-bridge
 
 setup:
 	@scripts/setup.sh
 
 build: setup
 	$(CARGO) build --workspace --all-targets
+	$(MAKE) java-bridge
 
 # Every test: unit, property, and interop against the pinned stock Tomcat releases.
 test: setup
 	$(CARGO) test --workspace --no-fail-fast
+
+# The Tomcat Manager jars, each with the release build of crates/tribes-jni inside:
+# target/java-bridge/tribesd-tomcat9.jar (9.0, javax) and tribesd-tomcat10.jar (10.1 and 11.0, jakarta).
+java-bridge: setup
+	CARGO=$(CARGO) java-bridge/build.sh
 
 # Two stock Tomcat nodes and a tribesd node in a private network namespace, until Ctrl-C.
 demo: setup

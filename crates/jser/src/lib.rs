@@ -17,7 +17,9 @@
 //! - [`model`]: the parsed form (`stream`, `content`, `newClassDesc`, `newObject`, ...).
 //! - [`mod@parse`], [`parse()`] / [`parse_with`]: the reader (6.4.1).
 //! - [`mod@write`]: the writer and [`ObjectWriter`], which builds streams as `ObjectOutputStream`
-//!   does (block-data segmenting, handles continued across spliced values).
+//!   does (block-data segmenting, handles continued across spliced values, the objects one JVM
+//!   shares by identity written once: class descriptors, type strings, enum constants, cached
+//!   boxes).
 //! - [`splice`]: copying values with what they refer to; [`extract`] one value as a standalone
 //!   stream; [`ObjectWriter::embed`] a standalone stream into a larger one.
 //! - [`data`]: [`DataReader`], block data as one byte stream (`readInt`, `readUTF`, ...).

@@ -1,12 +1,17 @@
 //! The writer: [`Stream`] to bytes, and [`ObjectWriter`], which builds a stream the way
 //! `java.io.ObjectOutputStream` does (primitive data buffered into block-data segments of up to
-//! 1024 bytes, values from models, standalone value streams spliced in).
+//! 1024 bytes, values from models, standalone value streams spliced in, the objects Java shares
+//! by identity written once).
 //!
 //! Spec: Java Object Serialization Specification, ch. 6.4.1 (the same grammar rules as
 //! [`mod@crate::parse`]) and ch. 6.2 "Stream Elements"; segmenting as in
 //! `ObjectOutputStream.BlockDataOutputStream` (`MAX_BLOCK_SIZE` 1024, flushed before every
 //! object, at `flush`, `reset` and the end). Handles are assigned while writing, in the order of
-//! the grammar's `newHandle`, so a model parsed from bytes writes those bytes again.
+//! the grammar's `newHandle`, so a model parsed from bytes writes those bytes again. What one
+//! JVM shares by identity: `shared/spec/java-serialization.md` §9.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use crate::constants::*;
 use crate::error::{SpliceError, WriteError};
@@ -26,6 +31,27 @@ pub(crate) enum Flow {
 /// calls per item than the 40-byte [`WriteError`].
 type W<T> = Result<T, Box<WriteError>>;
 
+/// The objects one `ObjectOutputStream` shares by identity, written since the last reset.
+#[derive(Debug, Clone, Default)]
+struct Identities {
+    /// By [`Emitter::identity_key`] (the first byte says which kind): the handle.
+    by_key: HashMap<Vec<u8>, u32>,
+    /// By handle: the handles of what was written inside the object, as [`Emitter::parts`]
+    /// lists them (`NO_HANDLE` for null).
+    parts: HashMap<u32, Vec<u32>>,
+}
+
+/// A null part in [`Identities::parts`].
+const NO_HANDLE: u32 = u32::MAX;
+
+/// [`Identities`] key kinds.
+const KEY_DESC: u8 = b'D';
+const KEY_TYPE_STRING: u8 = b'T';
+const KEY_BOX: u8 = b'B';
+const KEY_ENUM: u8 = b'E';
+const KEY_CLASS: u8 = b'K';
+const KEY_NAME: u8 = b'N';
+
 /// Writes the items of one [`Stream`], assigning handles from `base`.
 pub(crate) struct Emitter<'s, 'o> {
     s: &'s Stream,
@@ -33,7 +59,8 @@ pub(crate) struct Emitter<'s, 'o> {
     base: u32,
     /// Handles assigned since the last reset (relative to `base`).
     pub(crate) assigned: u32,
-    /// Per item: (epoch in which it was written, its handle); epoch 0 = not written.
+    /// Per item: (epoch in which it was written, its handle from `0x7E0000`); epoch 0 = not
+    /// written.
     slots: Vec<(u32, u32)>,
     epoch: u32,
     depth: usize,
@@ -41,6 +68,33 @@ pub(crate) struct Emitter<'s, 'o> {
     /// Class descriptor chains of the objects being written, innermost last (one stack for the
     /// nested `object` calls instead of an allocation per object).
     chains: Vec<ItemId>,
+    /// For [`ObjectWriter`]: identity shared with earlier values (with `None`, every item is
+    /// written as the model says).
+    sharing: Option<Sharing<'o>>,
+}
+
+/// What one value written by an [`ObjectWriter`] shares with the values before it.
+///
+/// A value keeps its own identity structure: each of its items stands for at most one object
+/// written before, and each such object for at most one of its items (a value from Java holds
+/// one descriptor per class, one object per enum constant; a model may hold more, and they stay
+/// apart). An item stands for an earlier object only if what it holds (its descriptor, type
+/// strings, superclasses, name) can stand for what that object holds, so that references to
+/// those later in the value still mean the same objects.
+struct Sharing<'o> {
+    /// What earlier values wrote that Java shares by identity.
+    known: &'o Identities,
+    /// Handles of `known` an item of this value already stands for.
+    used: HashSet<u32>,
+    /// Shareable items this value wrote (key, handle, handles of its parts), added to the
+    /// identities once it is complete.
+    pending: Vec<(Vec<u8>, u32, Vec<u32>)>,
+}
+
+impl<'o> Sharing<'o> {
+    fn new(known: &'o Identities) -> Self {
+        Sharing { known, used: HashSet::new(), pending: Vec::new() }
+    }
 }
 
 /// The emitter's working buffers (item slots, class chains), kept per thread between writes.
@@ -69,11 +123,12 @@ impl<'s, 'o> Emitter<'s, 'o> {
         let (mut slots, chains) = SCRATCH.try_with(|c| c.take()).unwrap_or_default();
         slots.clear();
         slots.resize(s.items.len(), (0, 0));
-        Emitter { s, out, base, assigned: 0, slots, epoch: 1, depth: 0, max_depth, chains }
+        Emitter { s, out, base, assigned: 0, slots, epoch: 1, depth: 0, max_depth, chains, sharing: None }
     }
 
     fn reset(&mut self) {
         self.epoch += 1;
+        self.base = 0;
         self.assigned = 0;
     }
 
@@ -82,8 +137,14 @@ impl<'s, 'o> Emitter<'s, 'o> {
     }
 
     fn assign(&mut self, id: ItemId) {
-        self.slots[id.index()] = (self.epoch, self.assigned);
+        self.slots[id.index()] = (self.epoch, self.base + self.assigned);
         self.assigned += 1;
+    }
+
+    /// `TC_REFERENCE` to handle `h`.
+    fn write_reference(&mut self, h: u32) {
+        self.out.push(TC_REFERENCE);
+        self.out.extend_from_slice(&(BASE_WIRE_HANDLE + h).to_be_bytes());
     }
 
     fn enter(&mut self) -> W<()> {
@@ -151,8 +212,7 @@ impl<'s, 'o> Emitter<'s, 'o> {
         if epoch != self.epoch {
             return Err(Box::new(WriteError::DanglingRef(id.0)));
         }
-        self.out.push(TC_REFERENCE);
-        self.out.extend_from_slice(&(BASE_WIRE_HANDLE + self.base + handle).to_be_bytes());
+        self.write_reference(handle);
         Ok(())
     }
 
@@ -195,6 +255,118 @@ impl<'s, 'o> Emitter<'s, 'o> {
             self.string(id, s)?;
             return Ok(Flow::Done);
         }
+        match self.sharing {
+            Some(_) => self.new_shared_item(id, item),
+            None => self.new_item_body(id, item),
+        }
+    }
+
+    /// [`Emitter::new_item`] with sharing: a reference if an earlier value wrote the object
+    /// Java would take for `item`, else `item` as [`Emitter::new_item_body`] writes it.
+    #[inline(never)]
+    fn new_shared_item(&mut self, id: ItemId, item: &'s Item) -> W<Flow> {
+        let key = self.identity_key(item);
+        if let Some(h) = key.as_deref().and_then(|k| self.claim(k, id, item)) {
+            self.write_reference(h);
+            return Ok(Flow::Done);
+        }
+        let flow = self.new_item_body(id, item)?;
+        if let (Some(key), Flow::Done) = (key, flow) {
+            let mut parts = Vec::new();
+            Self::parts(item, |v, _| {
+                parts.push(match v.item().map(|p| self.slots[p.index()]) {
+                    Some((epoch, h)) if epoch == self.epoch => h,
+                    _ => NO_HANDLE,
+                })
+            });
+            self.add_shared(key, id, parts);
+        }
+        Ok(flow)
+    }
+
+    /// The handle of what an earlier value wrote under `key`, if `id` (`item`) can stand for
+    /// it: no other item of this value does, and what `item` holds can stand for what that
+    /// object holds (see [`Sharing`]). Then `id` and what it holds are that object's from here
+    /// on.
+    fn claim(&mut self, key: &[u8], id: ItemId, item: &'s Item) -> Option<u32> {
+        let sharing = self.sharing.as_ref()?;
+        let h = *sharing.known.by_key.get(key)?;
+        let mut plan = vec![(id, h)];
+        if sharing.used.contains(&h) || !self.plan_parts(item, h, &mut plan) {
+            return None;
+        }
+        let sharing = self.sharing.as_mut()?;
+        for (part, ph) in plan {
+            sharing.used.insert(ph);
+            self.slots[part.index()] = (self.epoch, ph);
+        }
+        Some(h)
+    }
+
+    /// Adds to `plan` the items `item` holds, each as what the object `h` of an earlier value
+    /// holds in its place; false if one of them cannot be (written here already as something
+    /// else, or that object standing for another item).
+    fn plan_parts(&self, item: &'s Item, h: u32, plan: &mut Vec<(ItemId, u32)>) -> bool {
+        let Some(sharing) = self.sharing.as_ref() else { return false };
+        let handles = sharing.known.parts.get(&h).map_or(&[][..], Vec::as_slice);
+        let mut parts = Vec::new();
+        Self::parts(item, |v, desc| parts.push((v, desc)));
+        if parts.len() != handles.len() {
+            return false;
+        }
+        parts.into_iter().zip(handles).all(|((v, desc), &ph)| {
+            let Some(part) = v.item() else { return ph == NO_HANDLE };
+            let part_item = match self.s.item(part) {
+                Some(i @ Item::ClassDesc(_)) if desc => i,
+                Some(i @ Item::String(_)) if !desc => i,
+                _ => return false,
+            };
+            let (epoch, written) = self.slots[part.index()];
+            if epoch == self.epoch {
+                return written == ph;
+            }
+            if let Some(&(_, planned)) = plan.iter().find(|(p, _)| *p == part) {
+                return planned == ph;
+            }
+            if ph == NO_HANDLE || sharing.used.contains(&ph) || plan.iter().any(|(_, x)| *x == ph) {
+                return false;
+            }
+            plan.push((part, ph));
+            crate::grow_stack(|| self.plan_parts(part_item, ph, plan))
+        })
+    }
+
+    /// `id`, just written with the handles `parts` for what it holds, is shared with later
+    /// values under `key`.
+    fn add_shared(&mut self, key: Vec<u8>, id: ItemId, parts: Vec<u32>) {
+        let h = self.slots[id.index()].1;
+        if let Some(sharing) = self.sharing.as_mut() {
+            sharing.pending.push((key, h, parts));
+        }
+    }
+
+    /// What a shareable item holds that the rest of a value may refer to, in order, each with
+    /// whether it is a class descriptor (else a string): a descriptor's field type strings and
+    /// superclass; the descriptor of an object, enum constant or class object; an enum
+    /// constant's name.
+    fn parts(item: &'s Item, mut f: impl FnMut(&'s Value, bool)) {
+        match item {
+            Item::ClassDesc(d) => {
+                d.fields().iter().filter_map(|field| field.class_name.as_ref()).for_each(|v| f(v, false));
+                f(&d.super_class, true);
+            }
+            Item::Object(Object { class, .. }) | Item::Class(ClassObj { class }) => f(class, true),
+            Item::Enum(e) => {
+                f(&e.class, true);
+                f(&e.name, false);
+            }
+            Item::String(_) | Item::Array(_) => {}
+        }
+    }
+
+    /// A new item other than a string.
+    #[inline]
+    fn new_item_body(&mut self, id: ItemId, item: &'s Item) -> W<Flow> {
         self.enter()?;
         let flow = match item {
             Item::String(_) => unreachable!("handled above"),
@@ -247,6 +419,123 @@ impl<'s, 'o> Emitter<'s, 'o> {
         }
         self.assign(id);
         Ok(())
+    }
+
+    /// A field's type string: interned by the JDK, so with sharing one object per text.
+    fn type_string(&mut self, id: ItemId, item: &'s Item, s: &JString) -> W<()> {
+        let mut key = Vec::with_capacity(2 + s.text.len());
+        key.extend_from_slice(&[KEY_TYPE_STRING, u8::from(s.long)]);
+        key.extend_from_slice(s.text.as_bytes());
+        if let Some(h) = self.claim(&key, id, item) {
+            self.write_reference(h);
+            return Ok(());
+        }
+        self.string(id, s)?;
+        self.add_shared(key, id, Vec::new());
+        Ok(())
+    }
+
+    /// The key under which Java would find `item` already written by an earlier value: a class
+    /// descriptor (one per class), an enum constant or a `Class` object (singletons), a boxed
+    /// value of a `valueOf` cache. `None` for everything written anew.
+    fn identity_key(&self, item: &Item) -> Option<Vec<u8>> {
+        match item {
+            Item::ClassDesc(d) => {
+                let mut key = vec![KEY_DESC];
+                self.push_class_key(d, &mut key)?;
+                Some(key)
+            }
+            Item::Object(o) => self.box_key(o),
+            Item::Enum(e) => {
+                let Some(Item::String(name)) = self.s.resolve(&e.name) else { return None };
+                let mut key = self.class_key(KEY_ENUM, &e.class)?;
+                key.push(u8::from(name.long));
+                key.extend_from_slice(name.text.as_bytes());
+                Some(key)
+            }
+            Item::Class(c) => self.class_key(KEY_CLASS, &c.class),
+            Item::String(_) | Item::Array(_) => None,
+        }
+    }
+
+    /// The sharing key of a boxed value in a `valueOf` cache: `Boolean`, `Byte`, `Short`,
+    /// `Integer` and `Long` in -128..=127, `Character` in 0..=127.
+    fn box_key(&self, o: &Object) -> Option<Vec<u8>> {
+        let name = self.s.class_desc(&o.class)?.name()?.as_bytes();
+        let ObjectData::Serial(levels) = &o.data else { return None };
+        if levels.iter().map(|l| l.values.len()).sum::<usize>() != 1 {
+            return None;
+        }
+        let value = match (name, levels.last()?.values.first()?.as_prim()?) {
+            (b"java.lang.Boolean", Prim::Boolean(v)) => i64::from(v),
+            (b"java.lang.Byte", Prim::Byte(v)) => i64::from(v),
+            (b"java.lang.Character", Prim::Char(v)) => i64::from(v),
+            (b"java.lang.Short", Prim::Short(v)) => i64::from(v),
+            (b"java.lang.Integer", Prim::Int(v)) => i64::from(v),
+            (b"java.lang.Long", Prim::Long(v)) => v,
+            _ => return None,
+        };
+        if !(-128..=127).contains(&value) {
+            return None;
+        }
+        let mut key = self.class_key(KEY_BOX, &o.class)?;
+        key.extend_from_slice(&value.to_be_bytes());
+        Some(key)
+    }
+
+    /// `kind`, then the class key of the descriptor `class` refers to.
+    fn class_key(&self, kind: u8, class: &Value) -> Option<Vec<u8>> {
+        let mut key = vec![kind];
+        self.push_class_key(self.s.class_desc(class)?, &mut key)?;
+        Some(key)
+    }
+
+    /// Appends a key equal for descriptors Java would take for the same class: name, UID,
+    /// flags, fields (with their type strings) of the whole superclass chain. `None` (never
+    /// shared) for a chain with a class annotation or one that does not end in null.
+    fn push_class_key(&self, mut d: &'s ClassDesc, key: &mut Vec<u8>) -> Option<()> {
+        let len = |key: &mut Vec<u8>, n: usize| key.extend_from_slice(&(n as u32).to_be_bytes());
+        for _ in 0..self.s.items.len() {
+            if !d.annotation.is_empty() {
+                return None;
+            }
+            match &d.kind {
+                DescKind::Class { name, uid, flags, fields } => {
+                    key.push(b'C');
+                    len(key, name.len());
+                    key.extend_from_slice(name.as_bytes());
+                    key.extend_from_slice(&uid.to_be_bytes());
+                    key.push(*flags);
+                    len(key, fields.len());
+                    for f in fields {
+                        key.push(f.type_code);
+                        len(key, f.name.len());
+                        key.extend_from_slice(f.name.as_bytes());
+                        match f.class_name.as_ref().and_then(|v| self.s.resolve(v)) {
+                            Some(Item::String(t)) => {
+                                key.push(u8::from(t.long));
+                                len(key, t.text.len());
+                                key.extend_from_slice(t.text.as_bytes());
+                            }
+                            _ => key.push(2), // a primitive field
+                        }
+                    }
+                }
+                DescKind::Proxy { interfaces } => {
+                    key.push(b'P');
+                    len(key, interfaces.len());
+                    for i in interfaces {
+                        len(key, i.len());
+                        key.extend_from_slice(i.as_bytes());
+                    }
+                }
+            }
+            match &d.super_class {
+                Value::Null => return Some(()),
+                v => d = self.s.class_desc(v)?,
+            }
+        }
+        None
     }
 
     /// A `classDesc` position: null, a reference to a descriptor, or a new descriptor.
@@ -319,14 +608,18 @@ impl<'s, 'o> Emitter<'s, 'o> {
                         (None, true) => {}
                         (Some(v @ (Value::New(s) | Value::Ref(s))), false) => {
                             let item = self.item(*s)?;
-                            if !matches!(item, Item::String(_)) {
+                            let Item::String(js) = item else {
                                 return Err(Box::new(WriteError::WrongKind {
                                     item: s.0,
                                     expected: "a string",
                                     found: item.kind(),
                                 }));
+                            };
+                            if self.sharing.is_some() && self.slots[s.index()].0 == 0 {
+                                self.type_string(*s, item, js)?;
+                            } else {
+                                self.value(v)?;
                             }
-                            self.value(v)?;
                         }
                         _ => {
                             return Err(Box::new(WriteError::Mismatch(format!(
@@ -531,12 +824,27 @@ impl Stream {
 /// value, at [`ObjectWriter::flush`], [`ObjectWriter::reset`] and [`ObjectWriter::finish`]),
 /// values taken from models or from standalone value streams, with handles numbered on from
 /// those already assigned. The bytes equal Java's for the same calls.
+///
+/// Each value is written as its model says, and the objects one JVM shares by identity are
+/// shared with the values written before it (since the last reset), as one
+/// `ObjectOutputStream` would:
+///
+/// - class descriptors (one per class), compared by name, UID, flags, fields and superclasses;
+/// - field type strings (`Ljava/lang/String;`, interned by the JDK);
+/// - enum constants and `java.lang.Class` objects (singletons);
+/// - `Boolean`, and `Integer` / `Long` / `Short` / `Byte` in −128…127 and `Character` in 0…127
+///   (the `valueOf` caches), anywhere in any value;
+/// - strings written with [`ObjectWriter::write_shared_string`] (interned names).
+///
+/// Other objects are written anew for each value: values held as separate standalone streams
+/// do not share identity, which Java readers do not require.
 #[derive(Debug, Clone)]
 pub struct ObjectWriter {
     out: Vec<u8>,
     block: Vec<u8>,
     handles: u32,
     max_depth: usize,
+    shared: Identities,
 }
 
 impl Default for ObjectWriter {
@@ -553,6 +861,7 @@ impl ObjectWriter {
             block: Vec::new(),
             handles: 0,
             max_depth: Limits::default().max_depth,
+            shared: Identities::default(),
         }
     }
 
@@ -646,20 +955,60 @@ impl ObjectWriter {
     pub fn write_string(&mut self, s: &str) {
         let mut model = Stream::new();
         let id = model.push(Item::String(JString::new(s)));
-        self.write_value(&model, &Value::New(id)).expect("a lone string always writes");
+        self.emit(&model, &Value::New(id)).expect("a lone string always writes");
     }
 
-    /// `reset()`: drains, writes `TC_RESET`, and numbers handles from `0x7E0000` again.
+    /// `writeObject(s)` where equal texts are the same (interned) `String` object: the first
+    /// call since the last reset writes it, later calls refer to it.
+    pub fn write_shared_string(&mut self, s: &str) {
+        let mut key = Vec::with_capacity(1 + s.len());
+        key.push(KEY_NAME);
+        key.extend_from_slice(s.as_bytes());
+        if let Some(&h) = self.shared.by_key.get(&key) {
+            self.flush();
+            self.out.push(TC_REFERENCE);
+            self.out.extend_from_slice(&(BASE_WIRE_HANDLE + h).to_be_bytes());
+            return;
+        }
+        self.shared.by_key.insert(key, self.handles);
+        self.write_string(s);
+    }
+
+    /// `writeObject(Boolean.valueOf(v))`.
+    pub fn write_boolean(&mut self, v: bool) {
+        self.write_boxed(Boxed::Boolean(v));
+    }
+
+    /// `writeObject(Integer.valueOf(v))`.
+    pub fn write_integer(&mut self, v: i32) {
+        self.write_boxed(Boxed::Integer(v));
+    }
+
+    /// `writeObject(Long.valueOf(v))`.
+    pub fn write_long(&mut self, v: i64) {
+        self.write_boxed(Boxed::Long(v));
+    }
+
+    fn write_boxed(&mut self, b: Boxed) {
+        let (model, v) = boxed_model(b);
+        self.emit(&model, &v).expect("a boxed value always writes");
+    }
+
+    /// `reset()`: drains, writes `TC_RESET`, and numbers handles from `0x7E0000` again; nothing
+    /// written before is shared with what follows.
     pub fn reset(&mut self) {
         self.flush();
         self.out.push(TC_RESET);
         self.handles = 0;
+        self.shared = Identities::default();
     }
 
     /// Writes one value of `stream` as a new object graph: every item it reaches is written in
     /// full on first use (also items that `stream` wrote before `value`, such as shared class
-    /// descriptors), later uses become references, and handles continue from
-    /// [`ObjectWriter::handles`]. Values containing `TC_EXCEPTION` cannot be written.
+    /// descriptors), later uses become references, objects Java shares by identity refer to
+    /// earlier values' (see [`ObjectWriter`]), and handles continue from
+    /// [`ObjectWriter::handles`]. Values containing `TC_EXCEPTION` cannot be written. On error
+    /// nothing is written.
     pub fn write_value(&mut self, stream: &Stream, value: &Value) -> Result<(), SpliceError> {
         let standalone = crate::splice::extract_model(stream, value, self.max_depth)?;
         let v = standalone.contents.first().and_then(|c| match c {
@@ -671,7 +1020,8 @@ impl ObjectWriter {
 
     /// Splices in a standalone value stream (what a fresh `ObjectOutputStream` writes for one
     /// `writeObject`: header and one value): its bytes after the header, with every
-    /// `TC_REFERENCE` moved up by the handles already assigned here. Parsed with the default
+    /// `TC_REFERENCE` moved up by the handles already assigned here and the objects Java shares
+    /// by identity referring to earlier values' (see [`ObjectWriter`]). Parsed with the default
     /// limits and no class filter; see [`ObjectWriter::embed_with`].
     pub fn embed(&mut self, standalone: &[u8]) -> Result<(), SpliceError> {
         self.embed_with(standalone, &ParseOptions::default())
@@ -686,25 +1036,220 @@ impl ObjectWriter {
                 return Err(SpliceError::NotOneValue(format!("{} contents", other.len())));
             }
         };
-        self.write_value(&s, value)
+        // A parsed standalone stream holds its items in write order, as `extract_model` would
+        // copy them: written as it is (a `TC_EXCEPTION` inside makes the write abort).
+        self.emit(&s, value).map_err(|e| match e {
+            SpliceError::Write(WriteError::TooDeep(max)) => SpliceError::TooDeep(max),
+            e => e,
+        })
     }
 
+    /// Writes `v` of `s`, whose items are in write order; on error (or an aborted write) puts
+    /// the writer back as it was.
     fn emit(&mut self, s: &Stream, v: &Value) -> Result<(), SpliceError> {
+        let (len, held) = (self.out.len(), self.block.len());
         self.flush();
+        let start = self.out.len();
         let mut e = Emitter::new(s, &mut self.out, self.handles, self.max_depth);
-        crate::grow_stack_entry(|| e.value(v)).map_err(|e| *e)?;
-        self.handles += e.assigned;
-        Ok(())
+        e.sharing = Some(Sharing::new(&self.shared));
+        let result = crate::grow_stack_entry(|| e.value(v));
+        let (assigned, sharing) = (e.assigned, e.sharing.take());
+        drop(e);
+        let pending = sharing.map(|s| s.pending).unwrap_or_default();
+        let error = match result {
+            Ok(Flow::Done) => {
+                self.handles += assigned;
+                for (key, h, parts) in pending {
+                    if let Entry::Vacant(e) = self.shared.by_key.entry(key) {
+                        e.insert(h);
+                        if !parts.is_empty() {
+                            self.shared.parts.insert(h, parts);
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            Ok(Flow::Aborted) => SpliceError::Exception,
+            Err(e) => SpliceError::Write(*e),
+        };
+        self.block.extend_from_slice(&self.out[start - held..start]);
+        self.out.truncate(len);
+        Err(error)
     }
 
-    /// The bytes written so far, without draining the buffer.
+    /// The bytes written so far (buffered primitive data excluded), without draining the
+    /// buffer.
     pub fn as_bytes(&self) -> &[u8] {
         &self.out
     }
 
-    /// Drains the buffer (`close()`) and returns the stream.
+    /// Takes the bytes written so far, leaving the writer ready to go on (for streaming a large
+    /// stream out in pieces; buffered primitive data stays buffered).
+    pub fn take_written(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Drains the buffer (`close()`) and returns the stream (or what is left of it after
+    /// [`ObjectWriter::take_written`]).
     pub fn finish(mut self) -> Vec<u8> {
         self.flush();
         self.out
+    }
+}
+
+const UID_BOOLEAN: i64 = 0xCD20_7280_D59C_FAEE_u64 as i64;
+const UID_INTEGER: i64 = 0x12E2_A0A4_F781_8738;
+const UID_LONG: i64 = 0x3B8B_E490_CC8F_23DF;
+const UID_NUMBER: i64 = 0x86AC_951D_0B94_E08B_u64 as i64;
+
+/// A JDK value whose objects `valueOf` shares.
+#[derive(Debug, Clone, Copy)]
+enum Boxed {
+    Boolean(bool),
+    Integer(i32),
+    Long(i64),
+}
+
+/// A model holding one boxed value as a fresh `ObjectOutputStream` writes it.
+fn boxed_model(b: Boxed) -> (Stream, Value) {
+    let mut m = Stream::new();
+    let field = |code: u8| vec![FieldDesc { type_code: code, name: Mutf8::encode("value"), class_name: None }];
+    let class = |m: &mut Stream, name: &str, uid: i64, fields: Vec<FieldDesc>| {
+        m.push(Item::ClassDesc(ClassDesc::class(name, uid, SC_SERIALIZABLE, fields, Value::Null)))
+    };
+    let (desc, data) = match b {
+        Boxed::Boolean(v) => (
+            class(&mut m, "java.lang.Boolean", UID_BOOLEAN, field(b'Z')),
+            vec![ClassData { values: vec![FieldValue::Prim(Prim::Boolean(u8::from(v)))], annotation: None }],
+        ),
+        Boxed::Integer(_) | Boxed::Long(_) => {
+            let (name, uid, code, prim) = match b {
+                Boxed::Integer(v) => ("java.lang.Integer", UID_INTEGER, b'I', Prim::Int(v)),
+                Boxed::Long(v) => ("java.lang.Long", UID_LONG, b'J', Prim::Long(v)),
+                Boxed::Boolean(_) => unreachable!("matched above"),
+            };
+            // The subclass descriptor's handle comes before its superclass's.
+            let d = class(&mut m, name, uid, field(code));
+            let number = class(&mut m, "java.lang.Number", UID_NUMBER, vec![]);
+            if let Item::ClassDesc(desc) = &mut m.items[d.index()] {
+                desc.super_class = Value::New(number);
+            }
+            let data = vec![
+                ClassData { values: vec![], annotation: None },
+                ClassData { values: vec![FieldValue::Prim(prim)], annotation: None },
+            ];
+            (d, data)
+        }
+    };
+    let obj = m.push(Item::Object(Object { class: Value::New(desc), data: ObjectData::Serial(data) }));
+    m.contents.push(Content::Value(Value::New(obj)));
+    (m, Value::New(obj))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+
+    /// `writeObject(Integer.valueOf(0))` in a fresh stream, as the JDK writes it.
+    const INTEGER_0: [u8; 81] = hex_literal::hex!(
+        "aced0005737200116a6176612e6c616e672e496e746567657212e2a0a4f781873802000149000576616c7565787200106a6176612e6c616e672e4e756d62657286ac951d0b94e08b020000787000000000"
+    );
+
+    fn integer_object(s: &mut Stream, class: Value, v: i32) -> Value {
+        let data = vec![
+            ClassData { values: vec![], annotation: None },
+            ClassData { values: vec![FieldValue::Prim(Prim::Int(v))], annotation: None },
+        ];
+        Value::New(s.push(Item::Object(Object { class, data: ObjectData::Serial(data) })))
+    }
+
+    #[test]
+    fn a_boxed_integer_is_what_the_jdk_writes() {
+        let mut w = ObjectWriter::new();
+        w.write_integer(0);
+        assert_eq!(w.finish(), INTEGER_0);
+    }
+
+    #[test]
+    fn cached_boxes_and_class_descriptors_are_shared_with_earlier_values_until_a_reset() {
+        let mut w = ObjectWriter::new();
+        w.write_integer(5); // Integer desc 0, Number desc 1, object 2
+        w.embed(&INTEGER_0).unwrap(); // the descriptor is shared: object 3
+        w.write_integer(5); // Integer.valueOf(5) again: the same object
+        w.write_integer(1000); // not cached: a new object 4
+        w.reset();
+        w.write_integer(5); // written anew
+        let s = parse(&w.finish()).unwrap();
+        let v: Vec<&Value> = s.values().collect();
+        assert!(matches!(v[0], Value::New(_)));
+        let Some(Item::Object(o)) = s.resolve(v[1]) else { panic!("{:?}", v[1]) };
+        assert!(matches!(o.class, Value::Ref(_)), "the descriptor is a reference");
+        assert_eq!(v[2], &Value::Ref(v[0].item().unwrap()), "Integer 5 refers to the first one");
+        let Some(Item::Object(o)) = s.resolve(v[3]) else { panic!("{:?}", v[3]) };
+        assert!(matches!((v[3], &o.class), (Value::New(_), Value::Ref(_))));
+        let Some(Item::Object(o)) = s.resolve(v[4]) else { panic!("{:?}", v[4]) };
+        assert!(matches!((v[4], &o.class), (Value::New(_), Value::New(_))), "nothing shared after the reset");
+    }
+
+    #[test]
+    fn distinct_objects_inside_one_value_stay_distinct() {
+        // new Object[] { new Integer(5), new Integer(5) }: two objects in Java, so two here; a
+        // later Integer.valueOf(5) refers to the first (the first cached box written).
+        let mut s = Stream::new();
+        let array =
+            s.push(Item::ClassDesc(ClassDesc::class("[Ljava.lang.Object;", 1, SC_SERIALIZABLE, vec![], Value::Null)));
+        let (m, _) = boxed_model(Boxed::Integer(5));
+        let Some(Item::ClassDesc(integer)) = m.items.first() else { unreachable!() };
+        let desc = s.push(Item::ClassDesc(integer.clone()));
+        let number = s.push(m.items[1].clone());
+        if let Item::ClassDesc(d) = &mut s.items[desc.index()] {
+            d.super_class = Value::New(number);
+        }
+        let first = integer_object(&mut s, Value::New(desc), 5);
+        let second = integer_object(&mut s, Value::Ref(desc), 5);
+        let a = s.push(Item::Array(Array::new(Value::New(array), Elements::Object(vec![first, second]))));
+        let mut w = ObjectWriter::new();
+        w.write_value(&s, &Value::New(a)).unwrap();
+        w.write_integer(5);
+        // After an Integer.valueOf(5), the array's first element is that object, the second
+        // still another one.
+        w.write_value(&s, &Value::New(a)).unwrap();
+        let out = parse(&w.finish()).unwrap();
+        let v: Vec<&Value> = out.values().collect();
+        let Some(Elements::Object(elements)) = out.array(v[0]).map(|a| &a.elements) else { panic!() };
+        assert!(matches!(elements[..], [Value::New(x), Value::New(y)] if x != y), "{elements:?}");
+        let cached = elements[0].item().unwrap();
+        assert_eq!(v[1], &Value::Ref(cached));
+        let Some(Elements::Object(elements)) = out.array(v[2]).map(|a| &a.elements) else { panic!() };
+        assert!(matches!(elements[..], [Value::Ref(x), Value::New(_)] if x == cached), "{elements:?}");
+    }
+
+    #[test]
+    fn a_value_that_fails_to_write_leaves_the_writer_as_it_was() {
+        let mut s = Stream::new();
+        let fields = vec![FieldDesc { type_code: b'I', name: "a".into(), class_name: None }];
+        let desc = s.push(Item::ClassDesc(ClassDesc::class("X", 1, SC_SERIALIZABLE, fields, Value::Null)));
+        let data = vec![ClassData { values: vec![FieldValue::Prim(Prim::Long(1))], annotation: None }];
+        let bad = s.push(Item::Object(Object { class: Value::New(desc), data: ObjectData::Serial(data) }));
+        let mut w = ObjectWriter::new();
+        w.write_i32(7);
+        assert!(w.write_value(&s, &Value::New(bad)).is_err());
+        assert_eq!(w.handles(), 0);
+        w.write_i32(8);
+        let mut expect = STREAM_HEADER.to_vec();
+        expect.extend_from_slice(&[TC_BLOCKDATA, 8, 0, 0, 0, 7, 0, 0, 0, 8]);
+        assert_eq!(w.finish(), expect);
+    }
+
+    #[test]
+    fn shared_strings_are_written_once() {
+        let mut w = ObjectWriter::new();
+        w.write_shared_string("name");
+        w.write_string("name");
+        w.write_shared_string("name");
+        let s = parse(&w.finish()).unwrap();
+        let v: Vec<&Value> = s.values().collect();
+        assert!(matches!(v[..], [Value::New(a), Value::New(b), Value::Ref(c)] if a != b && *c == *a));
     }
 }

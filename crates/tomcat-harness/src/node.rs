@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub manager_attributes: Vec<(String, String)>,
     /// Extra `logging.properties` levels, e.g. `("org.apache.catalina.ha.session", "FINE")`.
     pub log_levels: Vec<(String, String)>,
+    /// JVM options after the harness's own (`-Xmx2g` here overrides the default `-Xmx256m`).
+    pub jvm_options: Vec<String>,
 }
 
 /// Where `server.xml` puts the `<Cluster>`.
@@ -67,6 +69,7 @@ impl NodeConfig {
             cluster_in: ClusterIn::Engine,
             manager_attributes: Vec::new(),
             log_levels: Vec::new(),
+            jvm_options: Vec::new(),
         }
     }
 
@@ -92,6 +95,12 @@ impl NodeConfig {
     pub fn with_manager_attribute(mut self, name: &str, value: &str) -> Self {
         self.manager_attributes.retain(|(n, _)| n != name);
         self.manager_attributes.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds a JVM option, placed after the harness's defaults so that it wins (`-Xmx2g`).
+    pub fn with_jvm_option(mut self, option: &str) -> Self {
+        self.jvm_options.push(option.to_string());
         self
     }
 
@@ -173,6 +182,7 @@ impl TomcatNode {
         command
             .arg("-Djava.net.preferIPv4Stack=true")
             .arg("-Xmx256m")
+            .args(&config.jvm_options)
             .arg(format!("-Dcatalina.home={}", h.display()))
             .arg(format!("-Dcatalina.base={}", base.display()))
             .arg(format!("-Djava.io.tmpdir={}", base.join("temp").display()))

@@ -20,6 +20,7 @@
 
 pub mod failure_detector;
 pub mod membership;
+pub mod session;
 pub mod static_members;
 
 pub use failure_detector::TcpFailureDetector;

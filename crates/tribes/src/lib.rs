@@ -10,8 +10,11 @@
 //! - [`doctor`]: hints for operators when membership does not work.
 //! - [`static_members`]: declared members probed over TCP (StaticMembershipInterceptor).
 //! - [`server_xml`]: the `<Cluster>` element of a Tomcat server.xml.
+//! - [`session`]: DeltaManager session replication (the `tribes-proto` machine on the channel).
 
 pub mod channel;
+pub mod config;
+pub mod control;
 pub mod detector;
 pub mod doctor;
 pub mod mcast;
@@ -19,4 +22,5 @@ pub mod membership;
 pub mod receiver;
 pub mod sender;
 pub mod server_xml;
+pub mod session;
 pub mod static_members;

@@ -1,16 +1,18 @@
 //! Node configuration in Tomcat's words: the `<Cluster>` element of a server.xml, overridden by
 //! flags named after the element and attribute (`--membership-drop-time` is `<Membership
-//! dropTime>`), with Tomcat's defaults for everything unset.
+//! dropTime>`), with Tomcat's defaults for everything unset. The settings and the server.xml
+//! reading are `tribes::config`'s (shared with the Java bridge); only the flags are here.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
-use tribes::server_xml::{self, Element};
-use tribes_proto::failure_detector::FailureDetectorConfig;
-use tribes_proto::membership::{parse_domain, McastConfig};
-use tribes_wire::{Member, UniqueId};
+use tribes::config::{
+    boolean, ip, millis, number, positive, regex_text, send_options, state_transfer_timeout, static_member_flag, ttl,
+    unique_id,
+};
+use tribes_proto::membership::parse_domain;
+
+pub use tribes::config::{context_name_hints, ConfigError, NodeSettings, SessionSettings};
 
 /// Flags shared by `run` (and, for the group, by `members`).
 #[derive(Debug, Clone, Default, Args)]
@@ -79,94 +81,92 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "{ID}")]
     pub local_member_unique_id: Option<String>,
 }
-
-/// A declared static member (`<Member className="org.apache.catalina.tribes.membership.StaticMember">`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticMemberDecl {
-    pub host: IpAddr,
-    pub port: u16,
-    pub unique_id: UniqueId,
-    pub domain: bytes::Bytes,
-    pub secure_port: i32,
+/// `tribesd run` flags for session replication; they override the server.xml.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SessionArgs {
+    /// A context this node holds, by its cluster manager name ("localhost#/app" when the
+    /// <Cluster> is in the <Engine>, "/app" when it is in a <Host>, "" for ROOT); repeatable.
+    #[arg(long = "context", value_name = "NAME")]
+    pub contexts: Vec<String>,
+    /// <Cluster channelSendOptions>: a number or names like "async", "use_ack,sync" [default: 8].
+    #[arg(long)]
+    pub channel_send_options: Option<String>,
+    /// <Manager stateTransferTimeout> in seconds; -1 waits forever [default: 60].
+    #[arg(long)]
+    pub manager_state_transfer_timeout: Option<String>,
+    /// <Manager sendAllSessions> [default: true].
+    #[arg(long)]
+    pub manager_send_all_sessions: Option<String>,
+    /// <Manager sendAllSessionsSize> [default: 1000].
+    #[arg(long)]
+    pub manager_send_all_sessions_size: Option<String>,
+    /// <Manager sendAllSessionsWaitTime> in ms [default: 2000].
+    #[arg(long)]
+    pub manager_send_all_sessions_wait_time: Option<String>,
+    /// <Manager stateTimestampDrop> [default: true].
+    #[arg(long)]
+    pub manager_state_timestamp_drop: Option<String>,
+    /// <Manager expireSessionsOnShutdown> [default: false].
+    #[arg(long)]
+    pub manager_expire_sessions_on_shutdown: Option<String>,
+    /// <Manager sessionAttributeValueClassNameFilter>: the class firewall (a regex).
+    #[arg(long)]
+    pub manager_session_attribute_value_class_name_filter: Option<String>,
+    /// <Manager sessionAttributeNameFilter> (a regex).
+    #[arg(long)]
+    pub manager_session_attribute_name_filter: Option<String>,
+    /// The webapps' <session-timeout> in minutes: maxInactiveInterval of sessions created here [default: 30].
+    #[arg(long)]
+    pub session_timeout: Option<String>,
 }
 
-impl StaticMemberDecl {
-    pub fn to_member(&self) -> Member {
-        let mut m = Member::new(self.host, i32::from(self.port), self.unique_id, 0);
-        m.domain = self.domain.clone();
-        m.secure_port = self.secure_port;
-        m
+impl SessionArgs {
+    /// Applies the flags over `s` (the server.xml's values or the defaults).
+    pub fn apply(&self, s: &mut SessionSettings) -> Result<(), ConfigError> {
+        let flag = |name: &str| format!("--{name}");
+        s.contexts.extend(self.contexts.iter().cloned());
+        if let Some(v) = &self.channel_send_options {
+            s.channel_send_options = send_options(&flag("channel-send-options"), v)?;
+        }
+        if let Some(v) = &self.manager_state_transfer_timeout {
+            s.state_transfer_timeout = state_transfer_timeout(&flag("manager-state-transfer-timeout"), v)?;
+        }
+        if let Some(v) = &self.manager_send_all_sessions {
+            s.send_all_sessions = boolean(&flag("manager-send-all-sessions"), v)?;
+        }
+        if let Some(v) = &self.manager_send_all_sessions_size {
+            s.send_all_sessions_size = positive(&flag("manager-send-all-sessions-size"), v)?;
+        }
+        if let Some(v) = &self.manager_send_all_sessions_wait_time {
+            s.send_all_sessions_wait_time = millis(&flag("manager-send-all-sessions-wait-time"), v)?;
+        }
+        if let Some(v) = &self.manager_state_timestamp_drop {
+            s.state_timestamp_drop = boolean(&flag("manager-state-timestamp-drop"), v)?;
+        }
+        if let Some(v) = &self.manager_expire_sessions_on_shutdown {
+            s.expire_sessions_on_shutdown = boolean(&flag("manager-expire-sessions-on-shutdown"), v)?;
+        }
+        if let Some(v) = &self.manager_session_attribute_value_class_name_filter {
+            s.session_attribute_value_class_name_filter =
+                Some(regex_text(&flag("manager-session-attribute-value-class-name-filter"), v)?);
+        }
+        if let Some(v) = &self.manager_session_attribute_name_filter {
+            s.session_attribute_name_filter = Some(regex_text(&flag("manager-session-attribute-name-filter"), v)?);
+        }
+        if let Some(v) = &self.session_timeout {
+            s.session_timeout_minutes = number(&flag("session-timeout"), v)?;
+        }
+        Ok(())
     }
 }
-
-/// The settings a node runs with.
-#[derive(Debug, Clone)]
-pub struct NodeSettings {
-    pub membership: McastConfig,
-    pub receiver_address: String,
-    pub receiver_port: u16,
-    pub receiver_auto_bind: u16,
-    pub receiver_secure_port: i32,
-    pub receiver_udp_port: i32,
-    /// StaticMembershipInterceptor members.
-    pub static_members: Vec<StaticMemberDecl>,
-    /// Our unique id when the configuration fixes it (`<LocalMember uniqueId>`); random otherwise.
-    pub local_unique_id: Option<UniqueId>,
-    /// `<Interceptor className="...TcpFailureDetector">` attributes (Tomcat's defaults otherwise).
-    pub failure_detector: FailureDetectorConfig,
-    /// With a TcpPingInterceptor: how often the failure detector re-probes every member.
-    pub tcp_ping: Option<Duration>,
-    /// Elements and attributes of the server.xml that tribesd does not act on yet.
-    pub ignored: Vec<String>,
-}
-
-/// A configuration value that cannot be used; the message names the attribute and the value.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-const MCAST_SERVICE: &str = "org.apache.catalina.tribes.membership.McastService";
-const MEMBERSHIP_ATTRS: &[&str] = &[
-    "className",
-    "address",
-    "port",
-    "frequency",
-    "dropTime",
-    "bind",
-    "mcastBindAddress",
-    "ttl",
-    "soTimeout",
-    "domain",
-    "localLoopbackDisabled",
-    "recoveryEnabled",
-    "recoveryCounter",
-    "recoverySleepTime",
-];
-const RECEIVER_ATTRS: &[&str] = &["className", "address", "port", "autoBind", "securePort", "udpPort"];
 
 impl ClusterArgs {
     /// Reads the server.xml (if any) and applies the flags over it.
     pub fn settings(&self) -> Result<NodeSettings, ConfigError> {
-        let mut s = NodeSettings {
-            membership: McastConfig::default(),
-            receiver_address: "auto".into(),
-            receiver_port: 4000,
-            receiver_auto_bind: 100,
-            receiver_secure_port: -1,
-            receiver_udp_port: -1,
-            static_members: Vec::new(),
-            local_unique_id: None,
-            failure_detector: FailureDetectorConfig::default(),
-            tcp_ping: None,
-            ignored: Vec::new(),
+        let mut s = match &self.server_xml {
+            Some(path) => NodeSettings::from_server_xml(path, self.cluster_host.as_deref())?,
+            None => NodeSettings::defaults(),
         };
-        if let Some(path) = &self.server_xml {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-            let found = server_xml::parse(&text, self.cluster_host.as_deref())
-                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            apply_xml(&mut s, &found.cluster)?;
-        }
         let m = &mut s.membership;
         let flag = |name: &str| format!("--{name}");
         if let Some(v) = &self.membership_address {
@@ -230,228 +230,13 @@ impl ClusterArgs {
     }
 }
 
-fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError> {
-    let Some(channel) = cluster.child("Channel") else {
-        s.ignored.push("<Cluster> has no <Channel>: Tomcat's defaults are used".into());
-        return Ok(());
-    };
-    if let Some(m) = channel.child("Membership") {
-        let class = m.class_name().unwrap_or(MCAST_SERVICE);
-        if class != MCAST_SERVICE {
-            return Err(ConfigError(format!(
-                "<Membership className=\"{class}\"> (line {}) is not supported yet: tribesd runs McastService membership",
-                m.line
-            )));
-        }
-        let at = |attr: &str| format!("<Membership {attr}> (line {})", m.line);
-        let mc = &mut s.membership;
-        for (k, v) in &m.attributes {
-            match k.as_str() {
-                "address" => mc.address = ip(&at(k), v)?,
-                "port" => mc.port = number(&at(k), v)?,
-                "frequency" => mc.frequency = millis(&at(k), v)?,
-                "dropTime" => mc.drop_time = millis(&at(k), v)?,
-                "bind" | "mcastBindAddress" => mc.bind = Some(ip(&at(k), v)?),
-                "ttl" => mc.ttl = ttl(&at(k), v)?,
-                "soTimeout" => mc.so_timeout = Some(millis(&at(k), v)?),
-                "domain" => mc.domain = parse_domain(v).map_err(|e| ConfigError(format!("{}: {e}", at(k))))?,
-                "localLoopbackDisabled" => mc.local_loopback_disabled = boolean(&at(k), v)?,
-                "recoveryEnabled" => mc.recovery_enabled = boolean(&at(k), v)?,
-                "recoveryCounter" => mc.recovery_counter = number(&at(k), v)?,
-                "recoverySleepTime" => mc.recovery_sleep_time = millis(&at(k), v)?,
-                _ => {}
-            }
-        }
-        note_unknown(s, m, MEMBERSHIP_ATTRS);
-    }
-    if let Some(r) = channel.child("Receiver") {
-        let at = |attr: &str| format!("<Receiver {attr}> (line {})", r.line);
-        for (k, v) in &r.attributes {
-            match k.as_str() {
-                "address" => s.receiver_address = v.clone(),
-                "port" => s.receiver_port = number(&at(k), v)?,
-                "autoBind" => s.receiver_auto_bind = number(&at(k), v)?,
-                "securePort" => s.receiver_secure_port = number(&at(k), v)?,
-                "udpPort" => s.receiver_udp_port = number(&at(k), v)?,
-                _ => {}
-            }
-        }
-        note_unknown(s, r, RECEIVER_ATTRS);
-    }
-    for e in &channel.children {
-        let at = |attr: &str| format!("<Interceptor {attr}> (line {})", e.line);
-        if e.name == "Interceptor" && e.class_name() == Some(STATIC_INTERCEPTOR) {
-            apply_static_interceptor(s, e)?;
-        } else if e.name == "Interceptor" && e.class_name() == Some(FAILURE_DETECTOR) {
-            let d = &mut s.failure_detector;
-            for (k, v) in &e.attributes {
-                match k.as_str() {
-                    "connectTimeout" => d.connect_timeout = millis(&at(k), v)?,
-                    "performSendTest" => d.perform_send_test = boolean(&at(k), v)?,
-                    "performReadTest" => d.perform_read_test = boolean(&at(k), v)?,
-                    "readTestTimeout" => d.read_test_timeout = millis(&at(k), v)?,
-                    "removeSuspectsTimeout" => {
-                        d.remove_suspects_timeout = Duration::from_secs(number::<u64>(&at(k), v)?)
-                    }
-                    _ => {}
-                }
-            }
-            note_unknown(
-                s,
-                e,
-                &[
-                    "className",
-                    "connectTimeout",
-                    "performSendTest",
-                    "performReadTest",
-                    "readTestTimeout",
-                    "removeSuspectsTimeout",
-                ],
-            );
-        } else if e.name == "Interceptor" && e.class_name() == Some(TCP_PING) {
-            let use_thread = e.attr("useThread").map(|v| boolean(&at("useThread"), v)).transpose()?.unwrap_or(false);
-            let interval = e
-                .attr("interval")
-                .map(|v| millis(&at("interval"), v))
-                .transpose()?
-                .unwrap_or(Duration::from_millis(1000));
-            // With its own thread it pings every `interval`; otherwise on the channel heartbeat (5 s).
-            s.tcp_ping = Some(if use_thread { interval } else { Duration::from_secs(5) });
-            note_unknown(s, e, &["className", "interval", "useThread", "staticOnly"]);
-        } else if e.name == "Interceptor" && matches!(e.class_name(), Some(MESSAGE_DISPATCH) | Some(DOMAIN_FILTER)) {
-            // MessageDispatchInterceptor: tribesd's channel queues asynchronous sends itself.
-            // DomainFilterInterceptor: tribesd run always ignores members of other domains.
-        } else if e.name != "Membership" && e.name != "Receiver" {
-            s.ignored.push(format!(
-                "<{} className=\"{}\"> (line {}): not acted on by tribesd run yet",
-                e.name,
-                e.class_name().unwrap_or("?"),
-                e.line
-            ));
-        }
-    }
-    Ok(())
-}
-
-const STATIC_INTERCEPTOR: &str = "org.apache.catalina.tribes.group.interceptors.StaticMembershipInterceptor";
-const FAILURE_DETECTOR: &str = "org.apache.catalina.tribes.group.interceptors.TcpFailureDetector";
-const TCP_PING: &str = "org.apache.catalina.tribes.group.interceptors.TcpPingInterceptor";
-const MESSAGE_DISPATCH: &str = "org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor";
-const DOMAIN_FILTER: &str = "org.apache.catalina.tribes.group.interceptors.DomainFilterInterceptor";
-
-fn apply_static_interceptor(s: &mut NodeSettings, e: &Element) -> Result<(), ConfigError> {
-    for m in &e.children {
-        let at = |attr: &str| format!("<{} {attr}> (line {})", m.name, m.line);
-        match m.name.as_str() {
-            "Member" => {
-                let host = m.attr("host").ok_or_else(|| ConfigError(format!("{} is missing", at("host"))))?;
-                let port = m.attr("port").ok_or_else(|| ConfigError(format!("{} is missing", at("port"))))?;
-                let id = m.attr("uniqueId").ok_or_else(|| ConfigError(format!("{} is missing", at("uniqueId"))))?;
-                s.static_members.push(StaticMemberDecl {
-                    host: host_address(&at("host"), host)?,
-                    port: number(&at("port"), port)?,
-                    unique_id: unique_id(&at("uniqueId"), id)?,
-                    domain: match m.attr("domain") {
-                        Some(d) => parse_domain(d).map_err(|e| ConfigError(format!("{}: {e}", at("domain"))))?,
-                        None => bytes::Bytes::new(),
-                    },
-                    secure_port: m.attr("securePort").map(|p| number(&at("securePort"), p)).transpose()?.unwrap_or(-1),
-                });
-            }
-            "LocalMember" => {
-                if let Some(id) = m.attr("uniqueId") {
-                    s.local_unique_id = Some(unique_id(&at("uniqueId"), id)?);
-                }
-            }
-            other => s.ignored.push(format!("<{other}> (line {}) inside StaticMembershipInterceptor: ignored", m.line)),
-        }
-    }
-    Ok(())
-}
-
-/// `HOST:PORT:{0,1,...,15}`.
-fn static_member_flag(v: &str) -> Result<StaticMemberDecl, ConfigError> {
-    let what = "--static-member";
-    let bad = || ConfigError(format!("{what}: \"{v}\" is not HOST:PORT:{{16 signed bytes}}"));
-    let (host_port, id) = v.split_once(":{").ok_or_else(bad)?;
-    let (host, port) = host_port.rsplit_once(':').ok_or_else(bad)?;
-    Ok(StaticMemberDecl {
-        host: host_address(what, host)?,
-        port: number(what, port)?,
-        unique_id: unique_id(what, &format!("{{{id}"))?,
-        domain: bytes::Bytes::new(),
-        secure_port: -1,
-    })
-}
-
-/// A host as Tomcat's StaticMember takes it: an address, or a name resolved now.
-fn host_address(what: &str, v: &str) -> Result<IpAddr, ConfigError> {
-    if let Ok(ip) = v.trim().parse() {
-        return Ok(ip);
-    }
-    use std::net::ToSocketAddrs;
-    (v.trim(), 0)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .map(|a| a.ip())
-        .ok_or_else(|| ConfigError(format!("{what}: \"{v}\" is neither an IP address nor a name that resolves")))
-}
-
-/// A uniqueId in Tomcat's byte-list syntax, exactly 16 bytes.
-fn unique_id(what: &str, v: &str) -> Result<UniqueId, ConfigError> {
-    let bytes = tribes_proto::membership::parse_byte_list(v).map_err(|e| ConfigError(format!("{what}: {e}")))?;
-    let arr: [u8; 16] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| ConfigError(format!("{what}: \"{v}\" has {} bytes, a uniqueId has 16", bytes.len())))?;
-    Ok(UniqueId(arr))
-}
-
-fn note_unknown(s: &mut NodeSettings, e: &Element, known: &[&str]) {
-    for k in e.attributes.keys().filter(|k| !known.contains(&k.as_str())) {
-        s.ignored.push(format!("<{} {k}> (line {}): not acted on by tribesd yet", e.name, e.line));
-    }
-}
-
-fn ip(what: &str, v: &str) -> Result<IpAddr, ConfigError> {
-    v.trim().parse().map_err(|_| ConfigError(format!("{what}: \"{v}\" is not an IP address")))
-}
-
-fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, ConfigError> {
-    v.trim().parse().map_err(|_| ConfigError(format!("{what}: \"{v}\" is not a valid number here")))
-}
-
-/// Tomcat's time attributes are whole milliseconds.
-fn millis(what: &str, v: &str) -> Result<Duration, ConfigError> {
-    let ms: u64 =
-        v.trim().parse().map_err(|_| ConfigError(format!("{what}: \"{v}\" is not a number of milliseconds")))?;
-    Ok(Duration::from_millis(ms))
-}
-
-/// Tomcat's `ttl` of -1 (or less) means the OS default.
-fn ttl(what: &str, v: &str) -> Result<Option<u32>, ConfigError> {
-    let t: i64 = number(what, v)?;
-    match t {
-        t if t < 0 => Ok(None),
-        t if t <= 255 => Ok(Some(t as u32)),
-        _ => Err(ConfigError(format!("{what}: \"{v}\" is over 255"))),
-    }
-}
-
-/// Tomcat's IntrospectionUtils reads booleans as Boolean.valueOf: "true" in any case, else false.
-/// We refuse anything but true/false so that a typo does not silently mean false.
-fn boolean(what: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(ConfigError(format!("{what}: \"{v}\" is not true or false"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use tribes::server_xml;
+    use tribes_proto::membership::McastConfig;
+    use tribes_wire::UniqueId;
 
     fn write_xml(body: &str) -> tempfile_path::TempXml {
         tempfile_path::TempXml::new(&format!(
@@ -571,5 +356,59 @@ mod tests {
         );
         let err = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap_err();
         assert!(err.to_string().contains("StaticMembershipService"), "{err}");
+    }
+
+    #[test]
+    fn manager_and_send_options_come_from_the_cluster_and_flags_override_them() {
+        let xml = write_xml(
+            r#"<Manager className="org.apache.catalina.ha.session.DeltaManager" stateTransferTimeout="5"
+                        sendAllSessions="false" sendAllSessionsSize="10" sendAllSessionsWaitTime="50"
+                        sessionAttributeValueClassNameFilter="java\.lang\..*"/>
+               <Channel/>"#,
+        );
+        let s = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap();
+        let m = &s.sessions;
+        assert_eq!(m.state_transfer_timeout, 5);
+        assert!(!m.send_all_sessions);
+        assert_eq!(m.send_all_sessions_size, 10);
+        assert_eq!(m.send_all_sessions_wait_time, Duration::from_millis(50));
+        assert_eq!(m.session_attribute_value_class_name_filter.as_deref(), Some("java\\.lang\\..*"));
+        assert_eq!(m.channel_send_options, 8, "the howto's default");
+        assert!(matches!(m.placement, Some(server_xml::ClusterPlacement::Engine { .. })));
+        assert_eq!(SessionSettings::default().state_transfer_timeout, 60);
+
+        let mut m = s.sessions.clone();
+        let flags = SessionArgs {
+            contexts: vec!["/app".into()],
+            channel_send_options: Some("6".into()),
+            manager_state_transfer_timeout: Some("-1".into()),
+            ..Default::default()
+        };
+        flags.apply(&mut m).unwrap();
+        assert_eq!((m.channel_send_options, m.state_transfer_timeout), (6, -1));
+        assert_eq!(m.contexts, vec!["/app".to_string()]);
+        // In the Engine, stock nodes say "localhost#/app": a hint names the difference.
+        let hints = context_name_hints(&m);
+        assert!(hints.iter().any(|h| h.contains("localhost#/app")), "{hints:?}");
+    }
+
+    #[test]
+    fn bad_manager_values_are_named() {
+        let xml = write_xml(r#"<Manager sendAllSessionsSize="0"/><Channel/>"#);
+        let err = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap_err();
+        assert!(
+            err.to_string().contains("<Manager sendAllSessionsSize>") && err.to_string().contains("\"0\""),
+            "{err}"
+        );
+        let xml = write_xml(r#"<Manager className="org.apache.catalina.ha.session.BackupManager"/><Channel/>"#);
+        let err = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap_err();
+        assert!(err.to_string().contains("BackupManager"), "{err}");
+        let mut m = SessionSettings::default();
+        let flags = SessionArgs { channel_send_options: Some("fast".into()), ..Default::default() };
+        let err = flags.apply(&mut m).unwrap_err();
+        assert!(err.to_string().contains("--channel-send-options") && err.to_string().contains("fast"), "{err}");
+        let flags =
+            SessionArgs { manager_session_attribute_value_class_name_filter: Some("(".into()), ..Default::default() };
+        assert!(flags.apply(&mut m).unwrap_err().to_string().contains("class-name-filter"));
     }
 }

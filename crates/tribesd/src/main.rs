@@ -4,6 +4,8 @@
 //! - `members`: listen to the membership group without joining it; a multicast doctor.
 //! - `ping`: send acknowledged messages to a member and print round-trip times.
 //! - `decode`: print every field of a captured Tribes frame stream or member packet.
+//! - `sessions`, `session ...`: what the running local node holds, and changes by hand (control
+//!   socket).
 
 use std::process::ExitCode;
 
@@ -14,6 +16,7 @@ mod decode;
 mod members;
 mod ping;
 mod run;
+mod sessions;
 
 #[derive(Debug, Parser)]
 #[command(name = "tribesd", version, about = "A Tomcat Tribes cluster node and the operator's tools")]
@@ -32,6 +35,10 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Send acknowledged ByteMessages to a member's receiver and print round-trip times.
     Ping(ping::PingArgs),
+    /// List the contexts and sessions the running local node holds (through its control socket).
+    Sessions(sessions::SessionsArgs),
+    /// Change a session on the running local node by hand; replicated like a request's changes.
+    Session(sessions::SessionArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
         Command::Members(args) => members::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Ping(args) => ping::run(&args),
+        Command::Sessions(args) => sessions::run_sessions(&args),
+        Command::Session(args) => sessions::run_session(&args),
     }
 }
 

@@ -1,30 +1,57 @@
 //! `tribesd run`: join the group as a member (heartbeats, a receiver that answers probes and
-//! ACKs), and leave gracefully on SIGINT or SIGTERM with the shutdown heartbeat.
+//! ACKs), replicate the held contexts' sessions as DeltaManager does (data messages go through a
+//! GroupChannel to the session service; SYNC ACKs leave after processing), and leave gracefully
+//! on SIGINT or SIGTERM with the shutdown heartbeat.
 
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
+use tokio::sync::broadcast;
+use tribes::channel::{ChannelConfig, GroupChannel};
 use tribes::detector::FailureDetectorService;
 use tribes::membership::{MembershipEvent, MembershipService, Mode};
-use tribes::receiver::{self, ReceiverConfig};
+use tribes::receiver::{self, ReceiverConfig, ServeOptions};
+use tribes::session::{SessionConfig, SessionService};
 use tribes::static_members::StaticMembersService;
 use tribes_proto::membership::McastConfig;
+use tribes_proto::session::manager::ManagerConfig;
+use tribes_proto::session::StateForm;
 use tribes_proto::static_members::DEFAULT_PROBE_INTERVAL;
-use tribes_wire::{Member, UniqueId};
+use tribes_wire::{Member, SendOptions, UniqueId};
 
-use crate::config::ClusterArgs;
+use crate::config::{ClusterArgs, SessionArgs, SessionSettings};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub sessions: SessionArgs,
+    /// Where local tools (`tribesd sessions`, `tribesd session ...`) reach this node.
+    #[command(flatten)]
+    pub socket: crate::sessions::SocketArg,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let settings = match args.cluster.settings() {
+    let mut settings = match args.cluster.settings() {
         Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = args.sessions.apply(&mut settings.sessions) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    for hint in crate::config::context_name_hints(&settings.sessions) {
+        tracing::warn!("{hint}");
+    }
+    let manager = match manager_config(&settings.sessions) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
@@ -57,12 +84,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
         };
         let port = listener.local_addr().expect("bound listener has an address").port();
         tracing::info!(%address, port, "receiver listening");
-        let handler: receiver::Handler = Arc::new(|message| {
-            tracing::debug!(from = %message.address.id(), options = %message.options, len = message.message.len(), "message received");
-            Ok(())
-        });
-        let _receiver = receiver::serve(listener, rc.max_frame_len, handler);
-
         let unique_id = settings.local_unique_id.unwrap_or_else(|| {
             let mut id = [0u8; 16];
             getrandom::fill(&mut id).expect("the OS random source works");
@@ -71,6 +92,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let mut local = Member::new(address, i32::from(port), unique_id, 0);
         local.secure_port = settings.receiver_secure_port;
         local.udp_port = settings.receiver_udp_port;
+        // Data messages go through the channel to the session service; a SYNCHRONIZED_ACK sender
+        // gets its ACK once the service processed the message.
+        let channel = Arc::new(GroupChannel::new(local.clone(), ChannelConfig::default()));
+        let (handler, incoming) = channel.incoming();
+        let serve = ServeOptions { max_frame_len: rc.max_frame_len, ..ServeOptions::default() };
+        let receiver_task = receiver::serve_with(listener, serve, handler);
+
         // Members of another domain are ignored, as a DomainFilterInterceptor with our domain does
         // (a stock McastService alone would list them).
         let membership = McastConfig { domain_filter: true, ..settings.membership.clone() };
@@ -119,6 +147,38 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 }
             })
         });
+        // The session service's members: what the failure detector shows, and static members.
+        let (member_events, member_events_rx) = broadcast::channel(1024);
+        let mut forwarders = vec![forward(detector.subscribe(), member_events.clone())];
+        if let Some(statics) = &statics {
+            forwarders.push(forward(statics.subscribe(), member_events.clone()));
+        }
+        let contexts = settings.sessions.contexts.clone();
+        if contexts.is_empty() {
+            tracing::info!("no contexts held (--context or <Context distributable> in server.xml): sessions are not stored, GET_ALL_SESSIONS is answered with NOCONTEXTMANAGER");
+        } else {
+            tracing::info!(?contexts, "holding contexts");
+        }
+        let sessions = Arc::new(SessionService::start(
+            channel.clone(),
+            incoming,
+            detector.members(),
+            member_events_rx,
+            SessionConfig { manager, contexts, member_wait: MEMBER_WAIT },
+        ));
+        let control_path = args.socket.path();
+        let handler = Arc::new(tribes::control::SessionsHandler { service: sessions.clone() });
+        // Without its control socket the node still replicates; only local tools cannot reach it.
+        let control = match tribes::control::serve(&control_path, handler) {
+            Ok(c) => {
+                tracing::info!(path = %control_path.display(), "control socket listening");
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(path = %control_path.display(), error = %e, "control socket unavailable");
+                None
+            }
+        };
         let mut events = detector.subscribe();
         let advertised_loopback = address.is_loopback();
         let log_events = tokio::spawn(async move {
@@ -147,6 +207,22 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         });
         wait_for_signal().await;
+        if let Some(c) = control {
+            c.stop();
+        }
+        // Sessions first (with expireSessionsOnShutdown the EXPIRED messages still have members).
+        sessions.stop().await;
+        let stats = sessions.stats();
+        tracing::info!(
+            received = ?stats.manager.received,
+            sent = ?stats.manager.sent,
+            malformed = stats.manager.malformed,
+            filter_rejects = stats.manager.filter_rejects,
+            "session service stopped"
+        );
+        for f in forwarders {
+            f.abort();
+        }
         tracing::info!("stopping: sending the shutdown heartbeat");
         if let Some(statics) = statics {
             statics.stop().await;
@@ -157,7 +233,64 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         detector.stop().await;
         log_events.abort();
+        receiver_task.abort();
         ExitCode::SUCCESS
+    })
+}
+
+/// How long the session service waits for members before asking for state (the detector admits
+/// a member after its first heartbeat, 500 ms by default, and a TCP probe).
+const MEMBER_WAIT: Duration = Duration::from_secs(3);
+
+/// Copies membership events from one source into the session service's channel.
+fn forward(
+    mut from: broadcast::Receiver<MembershipEvent>,
+    to: broadcast::Sender<MembershipEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match from.recv().await {
+                Ok(e) => {
+                    let _ = to.send(e);
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "membership events lost on their way to the session service");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+/// DeltaManager's attributes in the machine's terms.
+pub fn manager_config(s: &SessionSettings) -> Result<ManagerConfig, String> {
+    let filter = |what: &str, p: &Option<String>| {
+        p.as_deref().map(jser::ClassFilter::allow).transpose().map_err(|e| format!("{what}: {e}"))
+    };
+    let class_filter = filter("sessionAttributeValueClassNameFilter", &s.session_attribute_value_class_name_filter)?;
+    let parse = jser::ParseOptions { filter: class_filter, ..jser::ParseOptions::default() };
+    Ok(ManagerConfig {
+        // Tomcat: -1 waits forever, > 0 waits that many seconds, anything else does not wait.
+        state_transfer_timeout: match s.state_transfer_timeout {
+            -1 => None,
+            t if t > 0 => Some(Duration::from_secs(t as u64)),
+            _ => Some(Duration::ZERO),
+        },
+        send_all_sessions: s.send_all_sessions,
+        send_all_sessions_size: (s.send_all_sessions_size as usize).max(1),
+        send_all_sessions_wait_time: s.send_all_sessions_wait_time,
+        state_timestamp_drop: s.state_timestamp_drop,
+        notify_listeners_on_replication: s.notify_listeners_on_replication,
+        notify_session_listeners_on_replication: s.notify_session_listeners_on_replication,
+        notify_container_listeners_on_replication: s.notify_container_listeners_on_replication,
+        record_all_actions: s.record_all_actions,
+        expire_sessions_on_shutdown: s.expire_sessions_on_shutdown,
+        channel_send_options: SendOptions(s.channel_send_options),
+        max_inactive_interval: s.session_timeout_minutes.saturating_mul(60),
+        parse,
+        attribute_name_filter: filter("sessionAttributeNameFilter", &s.session_attribute_name_filter)?,
+        state_form: StateForm::WithNotes,
+        ..ManagerConfig::default()
     })
 }
 

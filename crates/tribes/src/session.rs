@@ -1,0 +1,545 @@
+//! The session service: the `tribes-proto` DeltaManager machine ([`DeltaManager`]) driven by a
+//! task that owns the clock, reads the channel's incoming messages and sends what the machine
+//! asks for through the [`GroupChannel`] (Tomcat's `SimpleTcpCluster` + `ClusterSessionListener` +
+//! one `DeltaManager` per held context).
+//!
+//! - Incoming: every Java-serialized payload (BYTE_MESSAGE clear) is offered to the machine as a
+//!   `SessionMessageImpl`; other payloads are ignored and counted; a payload that is not a
+//!   `SessionMessageImpl` is dropped and counted by the machine. A SYNCHRONIZED_ACK sender gets
+//!   its ACK once the machine processed the message (the state is in the store), never FAIL_ACK:
+//!   Tomcat's manager catches its own exceptions too.
+//! - Outgoing: sends without a token (everything but ALL_SESSION_DATA) go through one ordered
+//!   queue and one task, in the machine's order, so one session's messages leave in order; with
+//!   the channel's ASYNCHRONOUS dispatcher (channelSendOptions 8) each destination then has one
+//!   connection that carries them in that order. Sends with a token (the state transfer's DATA
+//!   slices, USE_ACK + SYNCHRONIZED_ACK) run on their own task and report back to the machine.
+//! - Members come from a membership source (the failure detector's events and list); the
+//!   machine starts (asks `members[0]` for state) `member_wait` after the service starts, or at
+//!   once if members are known by then. Until it starts, incoming messages wait in the channel's
+//!   queue.
+//! - Local changes come through [`SessionService::apply`] (the control socket, later the Java
+//!   bridge).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tribes_proto::session::manager::{
+    DeltaManager, Destination, ListenerEvent, ManagerConfig, ManagerStats, Notice, Now, Output, SendToken,
+    StatsSnapshot, WaitEnd,
+};
+use tribes_proto::session::store::Store;
+use tribes_proto::session::SessionMessage;
+use tribes_wire::{Member, MemberId, SendOptions};
+
+use crate::channel::{ChannelError, GroupChannel, Incoming, Payload};
+use crate::membership::MembershipEvent;
+
+pub use tribes_proto::session::manager::{LocalChange, SessionError};
+
+/// What the service is told at start.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// DeltaManager's attributes.
+    pub manager: ManagerConfig,
+    /// The contexts this node holds, by exact cluster manager name.
+    pub contexts: Vec<String>,
+    /// How long to wait for the first members before asking for state (Tomcat's channel start
+    /// waits for membership too). Skipped when members are known at start.
+    pub member_wait: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { manager: ManagerConfig::default(), contexts: Vec::new(), member_wait: Duration::from_secs(3) }
+    }
+}
+
+/// The service's counters and the machine's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub manager: StatsSnapshot,
+    /// Incoming payloads that were raw bytes (not Java-serialized): not for us.
+    pub ignored_payloads: u64,
+    /// Sends that failed (the message did not reach every destination).
+    pub send_failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct ServiceCounters {
+    ignored_payloads: AtomicU64,
+    send_failures: AtomicU64,
+}
+
+enum Command {
+    Apply {
+        context: String,
+        session_id: String,
+        changes: Vec<LocalChange>,
+        reply: oneshot::Sender<Result<(), SessionError>>,
+    },
+}
+
+/// A running session service.
+pub struct SessionService {
+    store: Arc<Store>,
+    stats: Arc<ManagerStats>,
+    counters: Arc<ServiceCounters>,
+    commands: mpsc::Sender<Command>,
+    listeners: broadcast::Sender<ListenerEvent>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SessionService {
+    /// Starts the service on `channel`, reading `incoming` (from [`GroupChannel::incoming`], whose
+    /// handler the receiver serves), with the current `members` (longest-running first) and their
+    /// later changes from `member_events`. Must be called inside a runtime.
+    pub fn start(
+        channel: Arc<GroupChannel>,
+        incoming: mpsc::Receiver<Incoming>,
+        members: Vec<Member>,
+        member_events: broadcast::Receiver<MembershipEvent>,
+        config: SessionConfig,
+    ) -> SessionService {
+        let store = Arc::new(Store::with_contexts(&config.contexts));
+        let machine = DeltaManager::new(config.manager.clone(), store.clone());
+        let stats = machine.stats().clone();
+        let counters = Arc::new(ServiceCounters::default());
+        let (commands, commands_rx) = mpsc::channel(256);
+        let (listeners, _) = broadcast::channel(1024);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (ordered_tx, ordered_rx) = mpsc::unbounded_channel();
+        let sender = tokio::spawn(ordered_sender(channel.clone(), ordered_rx, counters.clone()));
+        let (results_tx, results_rx) = mpsc::unbounded_channel();
+        let local = channel.local().id();
+        let mut members = members;
+        members.retain(|m| m.id() != local);
+        let runner = Runner {
+            machine,
+            channel,
+            seen: members.iter().map(|m| (m.id(), tokio::time::Instant::now())).collect(),
+            started_at: tokio::time::Instant::now(),
+            members,
+            senders: HashMap::new(),
+            listeners: listeners.clone(),
+            counters: counters.clone(),
+            ordered: ordered_tx,
+            results: results_tx,
+            state_asked: HashMap::new(),
+        };
+        let start_at = tokio::time::Instant::now() + config.member_wait;
+        let task = tokio::spawn(async move {
+            runner.run(incoming, member_events, commands_rx, results_rx, stop_rx, start_at).await;
+            // The ordered queue closes with the runner; the sender finishes what is queued.
+            let _ = sender.await;
+        });
+        SessionService {
+            store,
+            stats,
+            counters,
+            commands,
+            listeners,
+            stop: Mutex::new(Some(stop_tx)),
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// The replica store (readers only: the machine is its one writer).
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// Applies one local request's changes to `session_id` of `context` and replicates them
+    /// (see [`DeltaManager::handle_local`]). Returns once the machine applied them and queued its
+    /// messages.
+    pub async fn apply(&self, context: &str, session_id: &str, changes: Vec<LocalChange>) -> Result<(), SessionError> {
+        let (reply, answer) = oneshot::channel();
+        let command =
+            Command::Apply { context: context.to_string(), session_id: session_id.to_string(), changes, reply };
+        self.commands.send(command).await.map_err(|_| SessionError::Stopped)?;
+        answer.await.unwrap_or(Err(SessionError::Stopped))
+    }
+
+    /// Listener events caused by replication (for the webapp side).
+    pub fn subscribe(&self) -> broadcast::Receiver<ListenerEvent> {
+        self.listeners.subscribe()
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            manager: self.stats.snapshot(),
+            ignored_payloads: self.counters.ignored_payloads.load(Ordering::Relaxed),
+            send_failures: self.counters.send_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The machine's live counters.
+    pub fn manager_stats(&self) -> Arc<ManagerStats> {
+        self.stats.clone()
+    }
+
+    /// Stops the manager (sessions expire locally; the cluster is told only with
+    /// `expireSessionsOnShutdown`), sends what is queued, and ends the task.
+    pub async fn stop(&self) {
+        let stop = self.stop.lock().expect("stop lock").take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SessionService {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.lock().expect("task lock").take() {
+            task.abort();
+        }
+    }
+}
+
+/// One send the ordered task performs.
+struct Job {
+    destinations: Vec<Member>,
+    payload: Payload,
+    options: SendOptions,
+    event: String,
+}
+
+async fn ordered_sender(
+    channel: Arc<GroupChannel>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    counters: Arc<ServiceCounters>,
+) {
+    while let Some(job) = jobs.recv().await {
+        if let Err(e) = channel.send(&job.destinations, job.payload, job.options).await {
+            counters.send_failures.fetch_add(1, Ordering::Relaxed);
+            log_send_error(&job.event, &e);
+        }
+    }
+}
+
+fn log_send_error(event: &str, e: &ChannelError) {
+    tracing::warn!(event, error = %e, "session message send failed");
+}
+
+fn now() -> Now {
+    let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    Now::new(tokio::time::Instant::now().into_std(), epoch)
+}
+
+struct Runner {
+    machine: DeltaManager,
+    channel: Arc<GroupChannel>,
+    /// Alive time descending.
+    members: Vec<Member>,
+    /// When each member's alive time (`Member::alive`, ms since it started) was last heard.
+    seen: HashMap<MemberId, tokio::time::Instant>,
+    /// When this service started (about when this node's membership started).
+    started_at: tokio::time::Instant,
+    /// Senders of recent messages: a reply goes to the sender even before membership lists it
+    /// (Tomcat replies to the message's address).
+    senders: HashMap<MemberId, Member>,
+    listeners: broadcast::Sender<ListenerEvent>,
+    counters: Arc<ServiceCounters>,
+    ordered: mpsc::UnboundedSender<Job>,
+    results: mpsc::UnboundedSender<(SendToken, Result<(), String>)>,
+    /// When each context's state was last asked for, for the elapsed time of the transfer.
+    state_asked: HashMap<String, tokio::time::Instant>,
+}
+
+impl Runner {
+    async fn run(
+        mut self,
+        mut incoming: mpsc::Receiver<Incoming>,
+        mut member_events: broadcast::Receiver<MembershipEvent>,
+        mut commands: mpsc::Receiver<Command>,
+        mut results: mpsc::UnboundedReceiver<(SendToken, Result<(), String>)>,
+        mut stop: oneshot::Receiver<()>,
+        start_at: tokio::time::Instant,
+    ) {
+        self.machine.handle_members(self.member_ids(), now());
+        let mut started = false;
+        if !self.members.is_empty() {
+            self.start();
+            started = true;
+        }
+        self.drain();
+        let mut events_open = true;
+        let mut incoming_open = true;
+        let mut commands_open = true;
+        loop {
+            let deadline =
+                if started { self.machine.poll_timeout().map(tokio::time::Instant::from_std) } else { Some(start_at) };
+            tokio::select! {
+                _ = &mut stop => {
+                    self.machine.handle_stop(now());
+                    self.drain();
+                    return;
+                }
+                e = member_events.recv(), if events_open => match e {
+                    Ok(event) => {
+                        self.member_event(event);
+                        self.machine.handle_members(self.member_ids(), now());
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "session service lagged behind the membership events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => events_open = false,
+                },
+                Some(message) = incoming.recv(), if started && incoming_open => self.incoming(message),
+                c = commands.recv(), if commands_open => match c {
+                    Some(Command::Apply { context, session_id, changes, reply }) => {
+                        let r = self.machine.handle_local(&context, &session_id, changes, now());
+                        let _ = reply.send(r);
+                    }
+                    None => commands_open = false,
+                },
+                Some((token, result)) = results.recv() => self.machine.handle_send_result(token, result, now()),
+                _ = sleep_until(deadline) => {
+                    if started {
+                        self.machine.handle_timeout(now());
+                    } else {
+                        self.start();
+                        started = true;
+                    }
+                }
+            }
+            if incoming.is_closed() && incoming.is_empty() {
+                incoming_open = false;
+            }
+            self.drain();
+        }
+    }
+
+    /// Starts the machine, asking `members[0]` for state only if it has been running longer than
+    /// this node: a member that joined during `member_wait` started after us and asks us.
+    fn start(&mut self) {
+        let up = self.started_at.elapsed().as_millis() as i64;
+        let source = self.members.first().and_then(|m| {
+            let heard = self.seen.get(&m.id()).map_or(0, |at| at.elapsed().as_millis() as i64);
+            let alive = m.alive.saturating_add(heard);
+            if alive > up {
+                Some(m.id())
+            } else {
+                tracing::info!(member = %m.id(), alive_ms = alive, our_ms = up,
+                    "the longest-running member started after us: not asking it for session state");
+                None
+            }
+        });
+        self.machine.handle_start_from(source, now());
+    }
+
+    fn member_ids(&self) -> Vec<MemberId> {
+        self.members.iter().map(Member::id).collect()
+    }
+
+    fn member_event(&mut self, event: MembershipEvent) {
+        let local = self.channel.local().id();
+        match event {
+            MembershipEvent::Added(m) | MembershipEvent::Updated(m) => {
+                if m.id() == local {
+                    return;
+                }
+                self.seen.insert(m.id(), tokio::time::Instant::now());
+                match self.members.iter_mut().find(|x| x.id() == m.id()) {
+                    Some(x) => *x = m,
+                    None => self.members.push(m),
+                }
+                self.members.sort_by_key(|m| std::cmp::Reverse(m.alive));
+            }
+            MembershipEvent::Disappeared { member, .. } => {
+                let id = member.id();
+                self.members.retain(|m| m.id() != id);
+                self.seen.remove(&id);
+            }
+        }
+    }
+
+    fn incoming(&mut self, message: Incoming) {
+        match message.payload() {
+            Payload::Serialized(bytes) => {
+                let from = message.sender().id();
+                if !self.senders.contains_key(&from) {
+                    if self.senders.len() >= MAX_SENDERS {
+                        self.senders.clear();
+                    }
+                    self.senders.insert(from.clone(), message.sender().clone());
+                }
+                self.machine.handle_payload(from, &bytes, now());
+                // The outputs are queued before the SYNC ACK leaves.
+                self.drain();
+            }
+            Payload::Bytes(_) => {
+                self.counters.ignored_payloads.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(from = %message.sender().id(), "byte message ignored by the session service");
+            }
+        }
+        message.complete(Ok(()));
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.machine.poll_output() {
+            match out {
+                Output::Send { to, message, options, token } => self.send(to, message, options, token),
+                Output::Listener(event) => {
+                    let _ = self.listeners.send(event);
+                }
+                Output::Notice(n) => {
+                    let timing = self.state_timing(&n);
+                    log_notice(&n, timing);
+                }
+            }
+        }
+    }
+
+    /// For a state wait that ended: milliseconds since the state was asked for (the
+    /// GET_ALL_SESSIONS was queued) and the sessions the context holds now.
+    fn state_timing(&mut self, n: &Notice) -> Option<(u64, usize)> {
+        match n {
+            Notice::StateRequested { context, .. } | Notice::StateReRequested { context, .. } => {
+                self.state_asked.insert(context.clone(), tokio::time::Instant::now());
+                None
+            }
+            Notice::StateWaitEnded { context, .. } => {
+                let asked = self.state_asked.remove(context)?;
+                let sessions = self.machine.store().count(context).unwrap_or(0);
+                Some((asked.elapsed().as_millis() as u64, sessions))
+            }
+            _ => None,
+        }
+    }
+
+    fn send(&mut self, to: Destination, message: SessionMessage, options: SendOptions, token: Option<SendToken>) {
+        let destinations: Vec<Member> = match &to {
+            Destination::All => self.members.clone(),
+            Destination::One(id) => match self.members.iter().find(|m| &m.id() == id) {
+                Some(m) => vec![m.clone()],
+                None => self.senders.get(id).cloned().into_iter().collect(),
+            },
+        };
+        let event = format!("{:?}", message.event);
+        tracing::debug!(%event, context = ?message.context, session = ?message.session_id, to = destinations.len(), "sending session message");
+        let payload = Payload::Serialized(encode(&message));
+        match token {
+            None => {
+                if destinations.is_empty() {
+                    return;
+                }
+                let _ = self.ordered.send(Job { destinations, payload, options, event });
+            }
+            Some(token) => {
+                let (channel, results, counters) = (self.channel.clone(), self.results.clone(), self.counters.clone());
+                tokio::spawn(async move {
+                    let result = if destinations.is_empty() {
+                        Err("the member left".to_string())
+                    } else {
+                        channel.send(&destinations, payload, options).await.map(|_| ()).map_err(|e| {
+                            counters.send_failures.fetch_add(1, Ordering::Relaxed);
+                            log_send_error(&event, &e);
+                            e.to_string()
+                        })
+                    };
+                    let _ = results.send((token, result));
+                });
+            }
+        }
+    }
+}
+
+/// Senders remembered for replies; past this the memory starts over.
+const MAX_SENDERS: usize = 1024;
+
+fn encode(message: &SessionMessage) -> Bytes {
+    Bytes::from(message.encode())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Logs a notice (with `timing` from [`Runner::state_timing`]). Session ids only at debug level.
+fn log_notice(n: &Notice, timing: Option<(u64, usize)>) {
+    use tracing::{debug, error, info, warn};
+    match n {
+        Notice::Malformed { from, context, event, reason } => {
+            warn!(%from, ?context, ?event, %reason, "session message dropped: malformed")
+        }
+        Notice::Ignored { from, reason } => debug!(%from, %reason, "payload ignored by the session service"),
+        Notice::AttributeRejected { from, context, session_id, name, class_name, reason } => {
+            warn!(%from, %context, session = %session_id, attribute = %name, class = %class_name, %reason,
+                "replicated value refused by the class filter; dropped alone, the session is kept");
+        }
+        Notice::UnknownContext { from, context, event } => {
+            warn!(%from, %context, ?event, "session message for a context this node does not hold")
+        }
+        Notice::StateRequested { context, to } => info!(%context, member = %to, "asked for the session state"),
+        Notice::NoMembers { context } => info!(%context, "no members: starting without session state"),
+        Notice::StateWaitEnded { context, end, replayed, dropped } => match end {
+            WaitEnd::Transferred => match timing {
+                Some((elapsed_ms, sessions)) => {
+                    info!(%context, replayed, dropped, sessions, elapsed_ms, "session state transfer complete")
+                }
+                None => info!(%context, replayed, dropped, "session state transfer complete"),
+            },
+            WaitEnd::Timeout => {
+                error!(%context, replayed, dropped, "no session state within stateTransferTimeout; going on without it")
+            }
+            WaitEnd::NoContextManager => {
+                warn!(%context, replayed, dropped, "no session state: the member does not hold this context")
+            }
+            WaitEnd::NoWait => info!(%context, "session state requested; not waiting (stateTransferTimeout 0)"),
+            WaitEnd::NoMembers => warn!(%context, replayed, dropped, "no session state: every member left"),
+        },
+        Notice::QueuedDropped { context, event, timestamp, reference } => {
+            warn!(%context, ?event, timestamp, reference, "queued session message dropped (stateTimestampDrop)")
+        }
+        Notice::StateReRequested { context, left, to } => {
+            warn!(%context, %left, member = %to, "the member asked for state left; asked the next one")
+        }
+        Notice::StateServed { context, to, sessions, slices } => {
+            info!(%context, member = %to, sessions, slices, "sending session state")
+        }
+        Notice::StateSendFailed { context, to, reason } => {
+            warn!(%context, member = %to, %reason, "session state slice not acknowledged")
+        }
+        Notice::StateTransferAbandoned { context, to } => {
+            warn!(%context, member = %to, "session state transfer abandoned: the member left")
+        }
+        Notice::SessionReplaced { context, session_id } => {
+            debug!(%context, session = %session_id, "session state replaced a session")
+        }
+        Notice::DeltaKept { context, session_id } => {
+            debug!(%context, session = %session_id, "delta for an unknown session kept until its CREATED")
+        }
+        Notice::DeltasApplied { context, session_id, count } => {
+            debug!(%context, session = %session_id, count, "kept deltas applied")
+        }
+        Notice::DeltaDropped { context, session_id, reason } => {
+            warn!(%context, %reason, "kept delta dropped");
+            debug!(%context, session = %session_id, "dropped delta's session");
+        }
+        Notice::DeltaIdMismatch { from, context, .. } => {
+            warn!(%from, %context, "delta dropped: its session id differs from the message's")
+        }
+        Notice::UnknownAction { context, kind, .. } => warn!(%context, kind, "unknown delta action type skipped"),
+        Notice::QueueFull { context, event } => warn!(%context, ?event, "state-wait queue full; message dropped"),
+        Notice::EncodeFailed { context, reason } => error!(%context, %reason, "encoding a session message failed"),
+        Notice::ExpiredByMember { from, context, session_id, held } => {
+            debug!(%from, %context, session = %session_id, held, "session expired by a member")
+        }
+        Notice::Expired { context, session_id, primary } => {
+            debug!(%context, session = %session_id, primary, "session expired")
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Two SessionServices on 127.0.0.1, each with its own GroupChannel and receiver, members given
+//! directly: state transfer to a starting node, then create / set / remove / rename / invalidate
+//! replicated both ways, and a burst of changes to one session arriving in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tribes::channel::{ChannelConfig, GroupChannel};
+use tribes::membership::MembershipEvent;
+use tribes::receiver::{self, ServeOptions};
+use tribes::session::{LocalChange, SessionConfig, SessionError, SessionService};
+use tribes_proto::session::manager::ManagerConfig;
+use tribes_proto::session::{EventType, JavaValue};
+use tribes_wire::{Member, UniqueId};
+
+const CTX: &str = "localhost#/app";
+
+struct Node {
+    member: Member,
+    events: broadcast::Sender<MembershipEvent>,
+    service: SessionService,
+    _receiver: tokio::task::JoinHandle<()>,
+}
+
+async fn node(n: u8, alive: i64, members: Vec<Member>, config: ManagerConfig) -> Node {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let member = Member::new("127.0.0.1".parse().unwrap(), i32::from(port), UniqueId([n; 16]), alive);
+    let channel = Arc::new(GroupChannel::new(member.clone(), ChannelConfig::default()));
+    let (handler, incoming) = channel.incoming();
+    let receiver = receiver::serve_with(listener, ServeOptions::default(), handler);
+    let (events, events_rx) = broadcast::channel(16);
+    let config =
+        SessionConfig { manager: config, contexts: vec![CTX.to_string()], member_wait: Duration::from_millis(100) };
+    let service = SessionService::start(channel, incoming, members, events_rx, config);
+    Node { member, events, service, _receiver: receiver }
+}
+
+/// Waits up to 10 s for `f` to hold.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn attr(n: &Node, id: &str, name: &str) -> Option<JavaValue> {
+    n.service.store().get(CTX, id)?.attribute(name).cloned()
+}
+
+fn set(name: &str, v: &str) -> LocalChange {
+    LocalChange::SetAttribute { name: name.into(), value: JavaValue::string(v) }
+}
+
+fn create() -> LocalChange {
+    LocalChange::Create { max_inactive_interval: None }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_transfer_state_and_replicate_changes_both_ways() {
+    // A runs alone and holds sessions.
+    let a = node(1, 10_000, Vec::new(), ManagerConfig::default()).await;
+    a.service.apply(CTX, "S1", vec![create(), set("a", "1")]).await.unwrap();
+    a.service.apply(CTX, "S2", vec![create(), set("b", "2")]).await.unwrap();
+    assert_eq!(a.service.apply("/nope", "S1", vec![create()]).await, Err(SessionError::UnknownContext("/nope".into())));
+    assert_eq!(
+        a.service.apply(CTX, "S9", vec![LocalChange::Access]).await,
+        Err(SessionError::UnknownSession { context: CTX.into(), id: "S9".into() })
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await; // A has started (no members: no request)
+
+    // B starts knowing A, and asks it for the state.
+    let b = node(2, 10, vec![a.member.clone()], ManagerConfig::default()).await;
+    a.events.send(MembershipEvent::Added(b.member.clone())).unwrap();
+    eventually("B has A's sessions", || b.service.store().count(CTX) == Some(2)).await;
+    assert_eq!(attr(&b, "S1", "a").and_then(|v| v.as_string()).as_deref(), Some("1"));
+    eventually("B's wait ended by TRANSFERCOMPLETE", || {
+        b.service.manager_stats().received_of(EventType::TransferComplete) == 1
+    })
+    .await;
+    let sb = b.service.stats();
+    assert_eq!(sb.manager.state_timeouts, 0);
+    assert_eq!(b.service.manager_stats().received_of(EventType::AllSessionData), 1);
+    assert_eq!(a.service.manager_stats().received_of(EventType::GetAllSessions), 1);
+
+    // A -> B: set, remove, create, rename, invalidate.
+    a.service.apply(CTX, "S1", vec![set("a", "1b"), set("c", "3")]).await.unwrap();
+    eventually("B sees the new values", || {
+        attr(&b, "S1", "c").is_some() && attr(&b, "S1", "a").and_then(|v| v.as_string()).as_deref() == Some("1b")
+    })
+    .await;
+    a.service.apply(CTX, "S1", vec![LocalChange::RemoveAttribute { name: "c".into() }]).await.unwrap();
+    eventually("B sees the removal", || attr(&b, "S1", "c").is_none()).await;
+    a.service.apply(CTX, "S3", vec![create(), set("x", "y")]).await.unwrap();
+    eventually("B has S3 with its attribute", || attr(&b, "S3", "x").is_some()).await;
+    a.service.apply(CTX, "S3", vec![LocalChange::ChangeId { new_id: "S3.b".into() }]).await.unwrap();
+    eventually("B renamed S3", || b.service.store().contains(CTX, "S3.b") && !b.service.store().contains(CTX, "S3"))
+        .await;
+    a.service.apply(CTX, "S2", vec![LocalChange::Invalidate]).await.unwrap();
+    eventually("B expired S2", || !b.service.store().contains(CTX, "S2")).await;
+
+    // B -> A: a request on B for a session whose primary was A moves the primary.
+    b.service.apply(CTX, "S1", vec![set("from", "b")]).await.unwrap();
+    eventually("A sees B's change", || attr(&a, "S1", "from").is_some()).await;
+    assert!(b.service.store().get(CTX, "S1").unwrap().primary);
+    eventually("A's copy is a backup now", || !a.service.store().get(CTX, "S1").unwrap().primary).await;
+
+    assert_eq!(a.service.stats().manager.malformed, 0);
+    assert_eq!(b.service.stats().manager.malformed, 0);
+    assert_eq!(b.service.stats().manager.pending_dropped, 0);
+    a.service.stop().await;
+    b.service.stop().await;
+    assert_eq!(b.service.store().count(CTX), Some(0), "stop expires locally");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_changes_to_one_session_arrives_in_order() {
+    let a = node(3, 10_000, Vec::new(), ManagerConfig::default()).await;
+    let b = node(4, 10, vec![a.member.clone()], ManagerConfig::default()).await;
+    a.events.send(MembershipEvent::Added(b.member.clone())).unwrap();
+    eventually("B's state wait ended", || b.service.manager_stats().received_of(EventType::TransferComplete) == 1)
+        .await;
+    eventually("A knows B", || {
+        // A has started once it answered; its member list has B once the event was read.
+        a.service.manager_stats().received_of(EventType::GetAllSessions) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for s in 0..20 {
+        let id = format!("B{s}");
+        a.service.apply(CTX, &id, vec![create(), set("n", "0")]).await.unwrap();
+        for i in 1..=50 {
+            a.service
+                .apply(CTX, &id, vec![LocalChange::SetAttribute { name: "n".into(), value: JavaValue::integer(i) }])
+                .await
+                .unwrap();
+        }
+    }
+    eventually("every session's last value arrived", || {
+        (0..20).all(|s| attr(&b, &format!("B{s}"), "n").and_then(|v| v.as_i32()) == Some(50))
+    })
+    .await;
+    let stats = b.service.stats().manager;
+    assert_eq!(b.service.manager_stats().received_of(EventType::Delta), 20 * 51);
+    assert_eq!(stats.pending_applied, 0, "no DELTA overtook its CREATED");
+    assert_eq!(stats.pending_deltas, 0);
+    a.service.stop().await;
+    b.service.stop().await;
+}
