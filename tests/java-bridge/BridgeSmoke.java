@@ -23,7 +23,7 @@ import org.apache.catalina.ha.ClusterManager;
  *
  *   BridgeSmoke smoke VERSION javax|jakarta   the plumbing: load, version, start/stop,
  *                                             requestCompleted with good and bad batches, the
- *                                             Manager skeleton's lifecycle; prints key=value lines
+ *                                             Manager's lifecycle outside a TribesdCluster; prints key=value lines
  *   BridgeSmoke load-fail                     expects the library not to load; prints its message
  *
  * Exits non-zero on the first failed check.
@@ -119,7 +119,7 @@ public class BridgeSmoke {
         System.out.println("ok");
     }
 
-    /** The Manager skeleton starts a native node with its context and stops it. */
+    /** The Manager outside a TribesdCluster starts a node of its own (no network) and stops it. */
     private static void managerLifecycle() throws Exception {
         StandardEngine engine = new StandardEngine();
         engine.setName("Smoke");
@@ -138,6 +138,15 @@ public class BridgeSmoke {
         long handle = manager.getNodeHandle();
         check(handle != 0, "started manager has a native node");
         check(NativeBridge.stats(handle).contains("\"submitted\":0"), "the manager's node is live");
+        // A distributable context refuses a value that cannot be serialized, as StandardSession does.
+        context.setDistributable(true);
+        org.apache.catalina.session.StandardSession session =
+                (org.apache.catalina.session.StandardSession) manager.createSession(null);
+        session.setAttribute("fine", "serializable");
+        System.out.println("non-serializable-error=" + expectThrows(IllegalArgumentException.class,
+                () -> session.setAttribute("socket", new Object())));
+        check(session.getAttribute("socket") == null && "serializable".equals(session.getAttribute("fine")),
+                "the refused value was not set");
         check(manager.cloneFromTemplate() instanceof TribesdManager, "cloneFromTemplate");
         manager.stop();
         check(manager.getNodeHandle() == 0, "stopped manager has no node");

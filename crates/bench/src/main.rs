@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 mod channel;
 mod jser_bench;
+mod state;
 
 /// One benchmark section: a name for the command line and a function producing Markdown.
 struct Section {
@@ -15,8 +16,11 @@ struct Section {
     run: fn() -> Result<String, String>,
 }
 
-const SECTIONS: &[Section] =
-    &[Section { name: "jser", run: jser_bench::run }, Section { name: "channel", run: channel::run }];
+const SECTIONS: &[Section] = &[
+    Section { name: "jser", run: jser_bench::run },
+    Section { name: "channel", run: channel::run },
+    Section { name: "state", run: state::run },
+];
 
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).collect();

@@ -19,6 +19,8 @@ pub struct JavaPeer {
     pub port: u16,
     /// Its member unique id, as lowercase hex.
     pub id_hex: String,
+    /// The whole `ready ...` line (TribesPeer adds `udp=P` there).
+    pub ready: String,
     pub log: PathBuf,
     name: String,
 }
@@ -26,9 +28,27 @@ pub struct JavaPeer {
 impl JavaPeer {
     /// Runs `tests/java/SCRIPT TOMCAT_HOME PORT 20` and waits for its `ready` line.
     pub fn start(script: &str, tomcat: &Tomcat, port: u16, log: PathBuf) -> Result<JavaPeer, String> {
+        Self::start_with(script, tomcat, port, &[], None, log)
+    }
+
+    /// [`JavaPeer::start`] with environment variables (TribesPeer reads its optional features
+    /// from them) and, when given, inside a network namespace.
+    pub fn start_with(
+        script: &str,
+        tomcat: &Tomcat,
+        port: u16,
+        env: &[(&str, &str)],
+        ns: Option<&crate::netns::NetNs>,
+        log: PathBuf,
+    ) -> Result<JavaPeer, String> {
         let root = crate::repo_root();
         std::fs::create_dir_all(log.parent().expect("log has a folder")).map_err(|e| e.to_string())?;
-        let mut child = Command::new("bash")
+        let mut command = match ns {
+            Some(ns) => ns.command("bash"),
+            None => Command::new("bash"),
+        };
+        let mut child = command
+            .envs(env.iter().copied())
             .arg(root.join("tests/java").join(script))
             .arg(&tomcat.home)
             .arg(port.to_string())
@@ -50,13 +70,15 @@ impl JavaPeer {
             }
         });
         let name = format!("{script} (Tomcat {})", tomcat.version);
-        let mut peer = JavaPeer { child, stdin, lines, port: 0, id_hex: String::new(), log, name };
+        let mut peer =
+            JavaPeer { child, stdin, lines, port: 0, id_hex: String::new(), ready: String::new(), log, name };
         let ready = peer.line(Duration::from_secs(120))?;
         let f = fields(&ready);
         match (ready.starts_with("ready"), f.get("port").and_then(|p| p.parse().ok()), f.get("id")) {
             (true, Some(port), Some(id)) if id.len() == 32 => {
                 peer.port = port;
                 peer.id_hex = id.clone();
+                peer.ready = ready.clone();
                 Ok(peer)
             }
             _ => Err(format!("{}: not ready: {ready}\n{}", peer.name, peer.log_text())),

@@ -10,18 +10,25 @@
 //! | `void stop(long handle)` | stops it; an unknown handle is an `IllegalStateException` |
 //! | `int requestCompleted(long handle, byte[] batch)` | every change of one request ([`batch`]), handed to the node without waiting; returns the number of changes |
 //! | `String stats(long handle)` | the node's counters, as JSON |
+//! | `boolean addContext(long handle, String name, int sessionTimeoutMinutes)` | holds one more context |
+//! | `byte[] getSession(long handle, String context, String id)` | one stored session ([`session_bytes`]), or null |
+//! | `int sessionState(long handle, String context, String id)` | -1 absent, 0 backup, 1 primary here |
+//! | `String[] sessionIds(long handle, String context)` | the stored ids |
+//! | `int memberCount(long handle)` | the members the failure detector shows |
 //!
 //! Every entry point runs inside [`run`]: a Rust error or a panic becomes a Java exception with
 //! a message saying what failed, and never unwinds into the JVM.
 
 pub mod batch;
 pub mod convert;
+pub mod logging;
 pub mod node;
+pub mod session_bytes;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use jni::objects::{JByteArray, JClass, JString};
-use jni::sys::{jint, jlong, jstring};
+use jni::objects::{JByteArray, JClass, JObject, JString};
+use jni::sys::{jboolean, jbyteArray, jint, jlong, jobjectArray, jstring};
 use jni::JNIEnv;
 
 /// The crate version `NativeBridge.version()` returns; the jar checks it against its own.
@@ -201,6 +208,89 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_stats<'local>(
         let json = node::get(handle)?.stats_json();
         Ok(env.new_string(json)?.into_raw())
     })
+}
+
+fn java_string(env: &mut JNIEnv, s: &JString, what: &str) -> Result<String, Exit> {
+    if s.is_null() {
+        return Err(Failure::argument(format!("tribes-jni: {what} is null")).into());
+    }
+    Ok(env.get_string(s)?.into())
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_addContext<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    name: JString<'local>,
+    _session_timeout_minutes: jint,
+) -> jboolean {
+    entry(&mut env, "addContext", 0, |env| {
+        let name = java_string(env, &name, "the context name")?;
+        Ok(jboolean::from(node::get(handle)?.add_context(&name)))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_getSession<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    context: JString<'local>,
+    id: JString<'local>,
+) -> jbyteArray {
+    entry(&mut env, "getSession", std::ptr::null_mut(), |env| {
+        let context = java_string(env, &context, "the context")?;
+        let id = java_string(env, &id, "the session id")?;
+        match node::get(handle)?.session(&context, &id)? {
+            Some(s) => Ok(env.byte_array_from_slice(&session_bytes::encode(&s))?.into_raw()),
+            None => Ok(std::ptr::null_mut()),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_sessionState<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    context: JString<'local>,
+    id: JString<'local>,
+) -> jint {
+    entry(&mut env, "sessionState", -1, |env| {
+        let context = java_string(env, &context, "the context")?;
+        let id = java_string(env, &id, "the session id")?;
+        Ok(node::get(handle)?.session_state(&context, &id))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_sessionIds<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    context: JString<'local>,
+) -> jobjectArray {
+    entry(&mut env, "sessionIds", std::ptr::null_mut(), |env| {
+        let context = java_string(env, &context, "the context")?;
+        let ids = node::get(handle)?.session_ids(&context);
+        let array = env.new_object_array(ids.len() as i32, "java/lang/String", JObject::null())?;
+        for (i, id) in ids.iter().enumerate() {
+            let s = env.new_string(id)?;
+            env.set_object_array_element(&array, i as i32, &s)?;
+            env.delete_local_ref(s)?;
+        }
+        Ok(array.into_raw())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_memberCount<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) -> jint {
+    entry(&mut env, "memberCount", 0, |_| Ok(jint::try_from(node::get(handle)?.member_count()).unwrap_or(jint::MAX)))
 }
 
 #[cfg(test)]

@@ -4,16 +4,19 @@
 //! Handles are table keys, never pointers: a stale, doubled or made-up handle from Java is an
 //! [`NodeError::UnknownHandle`], not undefined behaviour.
 //!
-//! Today a node is a tokio runtime with one task that receives decoded request batches and counts
-//! them. The cluster (membership, channel, the DeltaManager machine of
-//! `tribes_proto::session::manager`) is wired in later; nothing here opens a socket.
+//! A node is a tokio runtime and, when the configuration names a server.xml, a real cluster node
+//! ([`tribes::node::Node`], the one `tribesd run` runs) read from that file's `<Cluster>`, holding
+//! the contexts the Java Managers registered. Without a server.xml the node has no network: it
+//! takes request batches and counts them (the plumbing tests).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tribes_proto::session::store::Session;
 
 use crate::convert::RequestChanges;
 
@@ -25,9 +28,35 @@ pub struct Config {
     /// Threads of the node's runtime (the JVM's request threads never run node work).
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
-    /// A name for the runtime's threads (`tribesd-NAME-N`), usually the Manager's context name.
+    /// A name for the runtime's threads (`tribesd-NAME-N`), usually the cluster's or context's name.
     #[serde(default)]
     pub name: String,
+    /// The server.xml whose `<Cluster>` configures the node (membership, receiver, interceptors,
+    /// channelSendOptions, the `<Manager>`'s DeltaManager attributes). Absent: no network.
+    #[serde(default)]
+    pub server_xml: Option<PathBuf>,
+    /// With several `<Host>`s holding a `<Cluster>`, the one of this host.
+    #[serde(default)]
+    pub cluster_host: Option<String>,
+    /// The contexts held from the start, by cluster manager name (`localhost#/app`).
+    #[serde(default)]
+    pub contexts: Vec<ContextConfig>,
+    /// Serve tribesd's control socket here (`tribesd sessions --control-socket PATH`).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+    /// Milliseconds the session service waits for members before asking for state [3000].
+    #[serde(default)]
+    pub member_wait_ms: Option<u64>,
+}
+
+/// One held context.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContextConfig {
+    pub name: String,
+    /// The webapp's `<session-timeout>` in minutes.
+    #[serde(default)]
+    pub session_timeout: Option<i32>,
 }
 
 fn default_worker_threads() -> usize {
@@ -50,18 +79,30 @@ impl Config {
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// The configuration JSON is not valid. No node was started.
+    /// The configuration JSON is not valid, or the server.xml it names is not. No node was started.
     #[error("bad configuration: {0}")]
     BadConfig(String),
     /// The runtime could not be built (threads could not be spawned). No node was started.
     #[error("cannot start the node's runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// The cluster node did not start (receiver ports, multicast). Nothing is left running.
+    #[error("cannot start the cluster node: {0}")]
+    Cluster(String),
     /// The handle names no live node (never started, or already stopped).
     #[error("no running node has handle {0} (already stopped?)")]
     UnknownHandle(i64),
     /// The node's task has ended; the batch was not taken.
     #[error("node {0} is shutting down; the batch was dropped")]
     Closed(i64),
+    /// The session machine refused the request's changes (nothing of them was applied).
+    #[error("{0}")]
+    Refused(tribes::session::SessionError),
+    /// The session machine did not answer in time.
+    #[error("the session service did not apply the batch within {0:?}")]
+    Timeout(Duration),
+    /// The node holds no such context.
+    #[error("no context {0:?} on this node")]
+    UnknownContext(String),
 }
 
 /// What the node has taken in so far.
@@ -69,22 +110,50 @@ pub enum NodeError {
 pub struct Stats {
     /// Batches handed over by request threads.
     pub submitted: AtomicU64,
-    /// Batches the node's task has processed.
+    /// Batches the node has processed.
     pub processed: AtomicU64,
     /// Changes in the processed batches.
     pub changes: AtomicU64,
+    /// Batches the session machine refused.
+    pub refused: AtomicU64,
 }
+
+/// How long a request thread waits for the session machine to apply its batch (local work only:
+/// the messages it yields are queued, never waited for).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One running node.
 pub struct Node {
     handle: i64,
     runtime: Option<tokio::runtime::Runtime>,
     batches: mpsc::UnboundedSender<RequestChanges>,
+    cluster: Mutex<Option<tribes::node::Node>>,
+    sessions: Option<Arc<tribes::session::SessionService>>,
+    store: Option<Arc<tribes_proto::session::store::Store>>,
+    /// channelSendOptions without ASYNCHRONOUS: a request waits for its replication to be sent
+    /// (and acknowledged), as Tomcat's ReplicationValve does.
+    sync_sends: bool,
     stats: Arc<Stats>,
 }
 
 impl Node {
     fn start(handle: i64, config: &Config) -> Result<Node, NodeError> {
+        let settings = match &config.server_xml {
+            Some(path) => {
+                let mut s = tribes::config::NodeSettings::from_server_xml(path, config.cluster_host.as_deref())
+                    .map_err(|e| NodeError::BadConfig(e.to_string()))?;
+                s.sessions.contexts.extend(config.contexts.iter().map(|c| c.name.clone()));
+                if let Some(t) = config.contexts.iter().find_map(|c| c.session_timeout) {
+                    s.sessions.session_timeout_minutes = t;
+                }
+                s.sessions.manager_config().map_err(NodeError::BadConfig)?;
+                Some(s)
+            }
+            None => None,
+        };
+        let sync_sends = settings
+            .as_ref()
+            .is_some_and(|s| s.sessions.channel_send_options & tribes_wire::SendOptions::ASYNCHRONOUS.bits() == 0);
         let name = if config.name.is_empty() { "node".to_string() } else { config.name.clone() };
         let counter = AtomicU64::new(0);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,41 +162,145 @@ impl Node {
             .enable_all()
             .build()?;
         let stats = Arc::new(Stats::default());
-        // TODO(issue 7): bound this queue (bytes, not batches) once the channel's back-pressure
-        // policy is settled; request threads must never block on it.
+        let cluster = match settings {
+            Some(settings) => {
+                crate::logging::init();
+                for note in &settings.ignored {
+                    tracing::info!("{note}");
+                }
+                let options = tribes::node::NodeOptions {
+                    control_socket: config.control_socket.clone(),
+                    member_wait: config.member_wait_ms.map(Duration::from_millis).unwrap_or(tribes::node::MEMBER_WAIT),
+                };
+                let node = runtime
+                    .block_on(tribes::node::Node::start(settings, options))
+                    .map_err(|e| NodeError::Cluster(e.to_string()))?;
+                Some(node)
+            }
+            None => None,
+        };
+        let sessions = cluster.as_ref().map(|c| c.sessions().clone());
+        let store = cluster.as_ref().map(|c| c.store());
+        // Without a cluster, batches are only counted (the plumbing tests).
         let (batches, mut rx) = mpsc::unbounded_channel::<RequestChanges>();
         let task_stats = stats.clone();
         runtime.spawn(async move {
             while let Some(batch) = rx.recv().await {
-                // TODO(issue 7): hand batch.changes to tribes_proto's DeltaManager machine and send
-                // the DeltaRequest it yields; until the node is wired, batches are counted only.
                 task_stats.changes.fetch_add(batch.changes.len() as u64, Ordering::Relaxed);
                 task_stats.processed.fetch_add(1, Ordering::Release);
             }
         });
-        Ok(Node { handle, runtime: Some(runtime), batches, stats })
+        Ok(Node {
+            handle,
+            runtime: Some(runtime),
+            batches,
+            cluster: Mutex::new(cluster),
+            sessions,
+            store,
+            sync_sends,
+            stats,
+        })
     }
 
-    /// Hands one request's batch to the node's task without waiting.
+    /// Hands one request's batch to the node. With a cluster, waits until the session machine
+    /// applied it and queued its messages, so the next request on this node reads the result;
+    /// with synchronous channelSendOptions (no ASYNCHRONOUS bit, e.g. 6) also until those messages
+    /// were sent and acknowledged, as Tomcat's ReplicationValve waits for its send. Without a
+    /// cluster, returns at once.
     pub fn submit(&self, batch: RequestChanges) -> Result<(), NodeError> {
         self.stats.submitted.fetch_add(1, Ordering::Relaxed);
-        self.batches.send(batch).map_err(|_| NodeError::Closed(self.handle))
+        let Some(sessions) = &self.sessions else {
+            return self.batches.send(batch).map_err(|_| NodeError::Closed(self.handle));
+        };
+        let runtime = self.runtime.as_ref().ok_or(NodeError::Closed(self.handle))?;
+        let count = batch.changes.len() as u64;
+        let sync = self.sync_sends;
+        let applied = runtime.block_on(async {
+            tokio::time::timeout(APPLY_TIMEOUT, async {
+                sessions.apply(&batch.context, &batch.session_id, batch.changes).await?;
+                if sync {
+                    // Synchronous channelSendOptions: the request ends once its messages were
+                    // acknowledged (or failed), so the next request on any node sees them.
+                    sessions.flush().await?;
+                }
+                Ok(())
+            })
+            .await
+        });
+        match applied {
+            Ok(Ok(())) => {
+                self.stats.changes.fetch_add(count, Ordering::Relaxed);
+                self.stats.processed.fetch_add(1, Ordering::Release);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                Err(NodeError::Refused(e))
+            }
+            Err(_) => Err(NodeError::Timeout(APPLY_TIMEOUT)),
+        }
     }
 
-    /// The counters as JSON: `{"submitted":N,"processed":N,"changes":N}`.
+    /// Registers a context after start. Its sessions are received from then on; no state is
+    /// asked for it (contexts known at start are asked for state).
+    pub fn add_context(&self, name: &str) -> bool {
+        self.store.as_ref().is_some_and(|s| s.add_context(name))
+    }
+
+    /// A copy of one stored session.
+    pub fn session(&self, context: &str, id: &str) -> Result<Option<Session>, NodeError> {
+        let Some(store) = &self.store else { return Ok(None) };
+        if !store.has_context(context) {
+            return Err(NodeError::UnknownContext(context.to_string()));
+        }
+        Ok(store.get(context, id))
+    }
+
+    /// -1: no such session; 0: held as a backup (last changed by another node); 1: primary here.
+    pub fn session_state(&self, context: &str, id: &str) -> i32 {
+        let Some(store) = &self.store else { return -1 };
+        // A read of one flag; no copy of the session's values.
+        match store.update(context, id, |s| s.primary) {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        }
+    }
+
+    /// The session ids of `context` (empty when it is not held).
+    pub fn session_ids(&self, context: &str) -> Vec<String> {
+        self.store.as_ref().and_then(|s| s.session_ids(context)).unwrap_or_default()
+    }
+
+    /// The members the failure detector shows (0 without a cluster).
+    pub fn member_count(&self) -> usize {
+        self.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |c| c.members().len())
+    }
+
+    /// The counters as JSON: `{"submitted":N,"processed":N,"changes":N,"refused":N,"members":N,"sessions":N}`.
     pub fn stats_json(&self) -> String {
         format!(
-            "{{\"submitted\":{},\"processed\":{},\"changes\":{}}}",
+            "{{\"submitted\":{},\"processed\":{},\"changes\":{},\"refused\":{},\"members\":{},\"sessions\":{}}}",
             self.stats.submitted.load(Ordering::Relaxed),
             self.stats.processed.load(Ordering::Acquire),
-            self.stats.changes.load(Ordering::Relaxed)
+            self.stats.changes.load(Ordering::Relaxed),
+            self.stats.refused.load(Ordering::Relaxed),
+            self.member_count(),
+            self.store.as_ref().map_or(0, |s| s.total()),
         )
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
+        let cluster = self.cluster.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(rt) = self.runtime.take() {
+            if let Some(cluster) = cluster {
+                // Leave gracefully (shutdown heartbeat), bounded.
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), cluster.stop()).await;
+                });
+            }
             rt.shutdown_timeout(Duration::from_secs(5));
         }
     }
@@ -186,7 +359,10 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "batch not processed: {}", node.stats_json());
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(node.stats_json(), r#"{"submitted":1,"processed":1,"changes":1}"#);
+        assert_eq!(
+            node.stats_json(),
+            r#"{"submitted":1,"processed":1,"changes":1,"refused":0,"members":0,"sessions":0}"#
+        );
         drop(node);
         stop(handle).unwrap();
         assert!(matches!(stop(handle), Err(NodeError::UnknownHandle(h)) if h == handle));

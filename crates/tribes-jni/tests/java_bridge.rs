@@ -149,7 +149,11 @@ fn every_tomcat_line_loads_its_jar_and_hands_batches_to_the_native_node() {
         assert_eq!(run.field("version"), env!("CARGO_PKG_VERSION"), "Tomcat {v}");
         assert_eq!(run.field("golden"), hex(&golden), "Tomcat {v}: ChangeBatch.java and batch::encode differ");
         assert_eq!(run.field("taken"), "14", "Tomcat {v}");
-        assert_eq!(run.field("stats"), r#"{"submitted":2,"processed":2,"changes":17}"#, "Tomcat {v}");
+        assert_eq!(
+            run.field("stats"),
+            r#"{"submitted":2,"processed":2,"changes":17,"refused":0,"members":0,"sessions":0}"#,
+            "Tomcat {v}"
+        );
         for (key, needle) in [
             ("truncated-error", "bad request batch (224 bytes): batch truncated at offset 215"),
             ("garbage-error", "does not start with the magic \"TB\""),
@@ -163,9 +167,11 @@ fn every_tomcat_line_loads_its_jar_and_hands_batches_to_the_native_node() {
             assert!(message.starts_with("tribes-jni: ") && message.contains(needle), "Tomcat {v}: {key}={message}");
         }
         assert_eq!(run.field("manager"), "started-and-stopped", "Tomcat {v}");
+        let refused = run.field("non-serializable-error");
+        assert!(refused.contains("socket"), "Tomcat {v}: non-serializable-error={refused}");
         assert!(
-            run.stderr.contains("TribesdManager is a skeleton"),
-            "Tomcat {v}: no skeleton warning:\n{}",
+            run.stderr.contains("is not inside a io.tribesd.tomcat.TribesdCluster: its sessions are NOT replicated"),
+            "Tomcat {v}: no warning about the manager outside a TribesdCluster:\n{}",
             run.stderr
         );
     }

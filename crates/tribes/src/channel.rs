@@ -16,6 +16,14 @@
 //!   with Tomcat's direct send, but without overtaking what is queued. Without `alwaysSend` the
 //!   send fails at once.
 //! - Received payloads are not deserialized: the application gets the bytes and their kind.
+//! - The receive queue is bounded by messages and by bytes ([`ChannelConfig::receive_queue_bytes`],
+//!   64 MiB): a slow application makes the connections wait instead of growing memory.
+//! - An RpcMessage request (BackupManager, ClusterSingleSignOn, static membership) is answered at
+//!   once with `RpcMessage$NoRpcChannelReply`, as a stock GroupChannel without a matching
+//!   RpcChannel does ([`crate::rpc`]); it does not reach the application.
+//! - SEND_OPTIONS_UDP goes as one datagram per frame to the member's `udpPort`
+//!   ([`crate::udp`]); SEND_OPTIONS_MULTICAST goes to the membership group through
+//!   [`GroupChannel::set_broadcaster`] (`ChannelCoordinator` hands it to `McastService.broadcast`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -23,11 +31,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tribes_wire::options::AckMode;
 use tribes_wire::{ChannelData, Member, MemberId, SendOptions, UniqueId};
 
+use crate::membership::Broadcaster;
 use crate::receiver::{AsyncHandler, HandlerFuture};
 use crate::sender::{Delivered, FaultyMember, Link, PooledSender, SendError, SenderConfig};
 
@@ -80,6 +89,10 @@ pub struct ChannelConfig {
     pub dispatch: DispatchConfig,
     /// Messages received but not yet taken by the application; when full, connections wait.
     pub receive_queue: usize,
+    /// Payload bytes of received messages the application holds or has not taken yet (64 MiB);
+    /// when over, connections wait. A message is counted until its [`Incoming`] is dropped or
+    /// completed. A single message larger than this is let through alone.
+    pub receive_queue_bytes: usize,
     /// How long the receiver waits for the application's verdict on a SYNCHRONIZED_ACK message
     /// before it answers FAIL_ACK (the sender gave up after its own timeout anyway).
     pub sync_verdict_timeout: Duration,
@@ -93,11 +106,16 @@ impl Default for ChannelConfig {
             sender: SenderConfig::default(),
             dispatch: DispatchConfig::default(),
             receive_queue: 1024,
+            receive_queue_bytes: DEFAULT_RECEIVE_QUEUE_BYTES,
             sync_verdict_timeout: Duration::from_secs(60),
             heartbeat: Duration::from_millis(5000),
         }
     }
 }
+
+/// The default of [`ChannelConfig::receive_queue_bytes`]: 64 MiB, MessageDispatchInterceptor's
+/// `maxQueueSize` for the other direction.
+pub const DEFAULT_RECEIVE_QUEUE_BYTES: usize = 64 << 20;
 
 /// Why a channel send failed.
 #[non_exhaustive]
@@ -112,6 +130,10 @@ pub enum ChannelError {
     /// Some destinations did not get the message; the others did.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// A MULTICAST send could not go to the membership group (no membership service attached
+    /// with [`GroupChannel::set_broadcaster`], frame over 65535 bytes, or a socket error).
+    #[error("multicast send failed: {0}")]
+    Multicast(String),
 }
 
 /// Counters of the asynchronous dispatcher.
@@ -131,6 +153,8 @@ pub struct Incoming {
     /// The whole ChannelData: options, timestamp, id, the sender's member packet, payload.
     pub message: ChannelData,
     verdict: Option<oneshot::Sender<Result<(), String>>>,
+    /// The message's share of the receive queue's byte budget, given back on drop.
+    _budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Incoming {
@@ -171,6 +195,8 @@ pub struct GroupChannel {
     dispatcher: Arc<Dispatcher>,
     config: ChannelConfig,
     heartbeat: JoinHandle<()>,
+    broadcaster: Mutex<Option<Broadcaster>>,
+    rpc_replies: Arc<AtomicU64>,
 }
 
 impl GroupChannel {
@@ -199,7 +225,15 @@ impl GroupChannel {
                 }
             })
         };
-        GroupChannel { local, sender, dispatcher, config, heartbeat }
+        GroupChannel {
+            local,
+            sender,
+            dispatcher,
+            config,
+            heartbeat,
+            broadcaster: Mutex::new(None),
+            rpc_replies: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     pub fn local(&self) -> &Member {
@@ -212,6 +246,17 @@ impl GroupChannel {
 
     pub fn dispatch_stats(&self) -> &DispatchStats {
         &self.dispatcher.stats
+    }
+
+    /// Where MULTICAST sends go: the membership service's group socket
+    /// ([`crate::membership::MembershipService::broadcaster`]).
+    pub fn set_broadcaster(&self, broadcaster: Broadcaster) {
+        *self.broadcaster.lock().expect("broadcaster lock") = Some(broadcaster);
+    }
+
+    /// NoRpcChannelReply answers sent so far (see [`crate::rpc`]).
+    pub fn rpc_replies(&self) -> u64 {
+        self.rpc_replies.load(Ordering::Relaxed)
     }
 
     /// Bytes of frames queued by the dispatcher now.
@@ -246,7 +291,14 @@ impl GroupChannel {
         let message = self.message(&payload, options);
         let id = UniqueId(message.unique_id[..].try_into().expect("16-byte id"));
         let frame = message.to_frame();
-        if message.options.contains(SendOptions::ASYNCHRONOUS) {
+        if message.options.contains(SendOptions::MULTICAST) {
+            // ChannelCoordinator.sendMessage: the destinations do not matter, the group gets it.
+            let broadcaster = self.broadcaster.lock().expect("broadcaster lock").clone();
+            let Some(broadcaster) = broadcaster else {
+                return Err(ChannelError::Multicast("no membership service to broadcast with".into()));
+            };
+            broadcaster.broadcast(frame).await.map_err(|e| ChannelError::Multicast(e.to_string()))?;
+        } else if message.options.contains(SendOptions::ASYNCHRONOUS) {
             self.dispatcher.dispatch(frame, message.options, destinations).await?;
         } else {
             self.sender.send(frame, message.options, destinations).await?;
@@ -255,10 +307,70 @@ impl GroupChannel {
     }
 
     /// A receiver handler that hands messages to the returned queue, for
-    /// [`crate::receiver::serve_with`]. A full queue makes the connection wait. For a
-    /// SYNCHRONIZED_ACK message the ACK waits for [`Incoming::complete`].
+    /// [`crate::receiver::serve_with`] (and the UDP receiver and multicast data). A full queue
+    /// (by messages or bytes) makes the connection wait. For a SYNCHRONIZED_ACK message the ACK
+    /// waits for [`Incoming::complete`]. RpcMessages are answered with a NoRpcChannelReply here
+    /// and not queued.
     pub fn incoming(&self) -> (AsyncHandler, mpsc::Receiver<Incoming>) {
-        incoming(self.config.receive_queue, self.config.sync_verdict_timeout)
+        let c = &self.config;
+        let (queue, rx) = incoming_bounded(c.receive_queue, c.receive_queue_bytes, c.sync_verdict_timeout);
+        let replier = RpcReplier {
+            local: self.local.clone(),
+            dispatcher: self.dispatcher.clone(),
+            replies: self.rpc_replies.clone(),
+        };
+        let handler: AsyncHandler = Arc::new(move |message: ChannelData| -> HandlerFuture {
+            if replier.answered(&message) {
+                return Box::pin(std::future::ready(Ok(())));
+            }
+            queue(message)
+        });
+        (handler, rx)
+    }
+}
+
+/// Answers RpcMessages for GroupChannel::incoming (`GroupChannel.sendNoRpcChannelReply`).
+struct RpcReplier {
+    local: Member,
+    dispatcher: Arc<Dispatcher>,
+    replies: Arc<AtomicU64>,
+}
+
+impl RpcReplier {
+    /// If `message` is an RpcMessage (not a NoRpcChannelReply), queues the NoRpcChannelReply to
+    /// its sender (options ASYNCHRONOUS, as stock) and returns true.
+    fn answered(&self, message: &ChannelData) -> bool {
+        if message.options.contains(SendOptions::BYTE_MESSAGE) {
+            return false;
+        }
+        let Some(header) = crate::rpc::parse_header(&message.message) else {
+            return false;
+        };
+        if !header.wants_no_rpc_channel_reply() {
+            tracing::debug!(from = %message.address.id(), "NoRpcChannelReply received and dropped");
+            return true;
+        }
+        let payload = Payload::Serialized(crate::rpc::no_rpc_channel_reply(&header.rpc_id, &header.uuid));
+        let reply = ChannelData {
+            options: payload.force_kind(SendOptions::ASYNCHRONOUS),
+            timestamp: now_ms(),
+            unique_id: Bytes::copy_from_slice(&message_id()),
+            address: self.local.clone(),
+            message: payload.bytes().clone(),
+        };
+        let (dispatcher, to, options) = (self.dispatcher.clone(), message.address.clone(), reply.options);
+        self.replies.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            from = %to.id(),
+            rpc_id = %String::from_utf8_lossy(&header.rpc_id),
+            "no RpcChannel here: answering NoRpcChannelReply"
+        );
+        tokio::spawn(async move {
+            if let Err(e) = dispatcher.dispatch(reply.to_frame(), options, std::slice::from_ref(&to)).await {
+                tracing::warn!(member = %to.id(), error = %e, "sending NoRpcChannelReply failed");
+            }
+        });
+        true
     }
 }
 
@@ -268,13 +380,31 @@ impl Drop for GroupChannel {
     }
 }
 
-/// A receiver handler that hands messages to a queue of `capacity` (see
-/// [`GroupChannel::incoming`]).
+/// A receiver handler that hands messages to a queue of `capacity` messages and
+/// [`DEFAULT_RECEIVE_QUEUE_BYTES`] (see [`GroupChannel::incoming`]).
 pub fn incoming(capacity: usize, verdict_timeout: Duration) -> (AsyncHandler, mpsc::Receiver<Incoming>) {
+    incoming_bounded(capacity, DEFAULT_RECEIVE_QUEUE_BYTES, verdict_timeout)
+}
+
+/// A receiver handler that hands messages to a queue bounded by `capacity` messages and by
+/// `max_bytes` of payload held by the application (until each [`Incoming`] is dropped or
+/// completed). A handler call waits for room, so its connection reads nothing more meanwhile.
+pub fn incoming_bounded(
+    capacity: usize,
+    max_bytes: usize,
+    verdict_timeout: Duration,
+) -> (AsyncHandler, mpsc::Receiver<Incoming>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
+    // Permits count bytes; tokio takes at most u32::MAX of them in one acquire.
+    let max_bytes = max_bytes.clamp(1, u32::MAX as usize);
+    let budget = Arc::new(Semaphore::new(max_bytes));
     let handler: AsyncHandler = Arc::new(move |message: ChannelData| -> HandlerFuture {
-        let tx = tx.clone();
+        let (tx, budget) = (tx.clone(), budget.clone());
         Box::pin(async move {
+            // A message over the whole budget waits for everything else to be given back.
+            let cost = message.message.len().clamp(1, max_bytes) as u32;
+            let permit =
+                budget.acquire_many_owned(cost).await.map_err(|_| "the receive queue is closed".to_string())?;
             let sync = message.options.ack_mode() == AckMode::AfterProcessing;
             let (verdict, answer) = if sync {
                 let (v, a) = oneshot::channel();
@@ -282,7 +412,7 @@ pub fn incoming(capacity: usize, verdict_timeout: Duration) -> (AsyncHandler, mp
             } else {
                 (None, None)
             };
-            tx.send(Incoming { message, verdict })
+            tx.send(Incoming { message, verdict, _budget: Some(permit) })
                 .await
                 .map_err(|_| "the application stopped receiving".to_string())?;
             let Some(answer) = answer else {
@@ -435,11 +565,13 @@ impl Dispatcher {
                 // Messages without an ack that are already queued go out in one write: a system
                 // call per small message is what bounds throughput. Order is kept.
                 let mut batch = vec![job];
-                if !batch[0].message.options.contains(SendOptions::USE_ACK) {
+                // A UDP frame is one datagram: never joined with others.
+                let joinable = |o: SendOptions| !o.contains(SendOptions::USE_ACK) && !o.contains(SendOptions::UDP);
+                if joinable(batch[0].message.options) {
                     let mut bytes = batch[0].message.frame.len();
                     while bytes < BATCH_BYTES && batch.len() < BATCH_MESSAGES {
                         match rx.try_recv() {
-                            Ok(j) if !j.message.options.contains(SendOptions::USE_ACK) => {
+                            Ok(j) if joinable(j.message.options) => {
                                 bytes += j.message.frame.len();
                                 batch.push(j);
                             }

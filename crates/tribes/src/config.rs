@@ -50,6 +50,11 @@ pub struct NodeSettings {
     pub failure_detector: FailureDetectorConfig,
     /// With a TcpPingInterceptor: how often the failure detector re-probes every member.
     pub tcp_ping: Option<Duration>,
+    /// A TcpFailureDetector sits below the TcpPingInterceptor (after it in server.xml): the ping
+    /// is then a forced check of the detector, not a message.
+    pub tcp_ping_detector_below: bool,
+    /// `<Interceptor ...TcpPingInterceptor optionFlag>`: the send options of the ping messages [0].
+    pub tcp_ping_option_flag: i32,
     /// `<Cluster channelSendOptions>` and the `<Manager>` template (DeltaManager's attributes).
     pub sessions: SessionSettings,
     /// Elements and attributes of the server.xml that tribesd does not act on yet.
@@ -131,6 +136,8 @@ impl NodeSettings {
             local_unique_id: None,
             failure_detector: FailureDetectorConfig::default(),
             tcp_ping: None,
+            tcp_ping_detector_below: false,
+            tcp_ping_option_flag: 0,
             sessions: SessionSettings::default(),
             ignored: Vec::new(),
         }
@@ -320,7 +327,16 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
                 .unwrap_or(Duration::from_millis(1000));
             // With its own thread it pings every `interval`; otherwise on the channel heartbeat (5 s).
             s.tcp_ping = Some(if use_thread { interval } else { Duration::from_secs(5) });
-            note_unknown(s, e, &["className", "interval", "useThread", "staticOnly"]);
+            if let Some(v) = e.attr("optionFlag") {
+                s.tcp_ping_option_flag = number(&at("optionFlag"), v)?;
+            }
+            // Interceptors are stacked in file order: one listed later sits below.
+            s.tcp_ping_detector_below = channel
+                .children
+                .iter()
+                .skip_while(|c| !std::ptr::eq(*c, e))
+                .any(|c| c.name == "Interceptor" && c.class_name() == Some(FAILURE_DETECTOR));
+            note_unknown(s, e, &["className", "interval", "useThread", "staticOnly", "optionFlag"]);
         } else if e.name == "Interceptor" && matches!(e.class_name(), Some(MESSAGE_DISPATCH) | Some(DOMAIN_FILTER)) {
             // MessageDispatchInterceptor: tribesd's channel queues asynchronous sends itself.
             // DomainFilterInterceptor: tribesd run always ignores members of other domains.

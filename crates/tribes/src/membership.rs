@@ -1,5 +1,11 @@
 //! The multicast membership service: the `tribes-proto` machine driven by a tokio task that owns
 //! the socket and the clock (`McastService` + `McastServiceImpl`'s sender and receiver threads).
+//!
+//! The group socket also carries data (`tribes-wire.md` §8): [`MembershipService::broadcaster`]
+//! sends a frame to the group (`McastService.broadcast`, for SEND_OPTIONS_MULTICAST), and
+//! datagrams that are not member packets are split into frames and handed to the handler given to
+//! [`MembershipService::deliver_data_to`] (`memberBroadcastsReceived`), except those whose address
+//! is our own member.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -7,10 +13,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tribes_proto::membership::{DisappearReason, McastConfig, MemberView, Membership, MembershipStats, Output};
-use tribes_wire::Member;
+use tribes_wire::{ChannelData, ControlPayload, FrameDecoder, Member};
 
 use crate::mcast::{self, McastError, McastSocketConfig};
 
@@ -46,6 +52,8 @@ pub enum Mode {
 /// A running membership service. Dropping it stops the task without the shutdown heartbeat; call
 /// [`MembershipService::stop`] for an orderly departure.
 pub struct MembershipService {
+    broadcasts: mpsc::Sender<BroadcastRequest>,
+    data: Arc<Mutex<Option<mpsc::Sender<ChannelData>>>>,
     events: broadcast::Sender<MembershipEvent>,
     snapshot: Arc<Mutex<Snapshot>>,
     stop: Option<oneshot::Sender<()>>,
@@ -64,7 +72,13 @@ impl MembershipService {
         let snapshot = Arc::new(Mutex::new(Snapshot::default()));
         let (stop_tx, stop_rx) = oneshot::channel();
         let group = SocketAddr::new(IpAddr::V4(socket_config.group), socket_config.port);
+        let (broadcasts, broadcasts_rx) = mpsc::channel(256);
+        let data = Arc::new(Mutex::new(None));
         let runner = Runner {
+            broadcasts: broadcasts_rx,
+            data: data.clone(),
+            data_dropped: 0,
+            local_id: local.id(),
             machine,
             socket,
             socket_config,
@@ -78,7 +92,40 @@ impl MembershipService {
             last_socket_error: None,
         };
         let task = tokio::spawn(runner.run(stop_rx));
-        Ok(MembershipService { events, snapshot, stop: Some(stop_tx), task: Some(task), local })
+        Ok(MembershipService { broadcasts, data, events, snapshot, stop: Some(stop_tx), task: Some(task), local })
+    }
+
+    /// Sends frames to the group (SEND_OPTIONS_MULTICAST); see [`GroupChannel::set_broadcaster`].
+    ///
+    /// [`GroupChannel::set_broadcaster`]: crate::channel::GroupChannel::set_broadcaster
+    pub fn broadcaster(&self) -> Broadcaster {
+        Broadcaster { requests: self.broadcasts.clone() }
+    }
+
+    /// The admitted members now, for callers that ask each time (e.g. [`crate::ping::spawn_pinger`]).
+    pub fn member_source(&self) -> crate::ping::MemberSource {
+        let snapshot = self.snapshot.clone();
+        Arc::new(move || {
+            let s = snapshot.lock().expect("snapshot lock");
+            s.members.iter().filter(|v| v.admitted).map(|v| v.member.clone()).collect()
+        })
+    }
+
+    /// Hands data messages received on the group (not member packets, not from us) to
+    /// `handler`, one after another, e.g. the one of [`crate::channel::GroupChannel::incoming`].
+    /// Up to [`DATA_QUEUE`] wait; more are dropped and logged (UDP gives no guarantee anyway).
+    /// Replaces an earlier handler. The returned task ends with the service.
+    pub fn deliver_data_to(&self, handler: crate::receiver::AsyncHandler) -> JoinHandle<()> {
+        let (tx, mut rx) = mpsc::channel::<ChannelData>(DATA_QUEUE);
+        *self.data.lock().expect("data lock") = Some(tx);
+        tokio::spawn(async move {
+            while let Some(message) = rx.recv().await {
+                let from = message.address.id();
+                if let Err(e) = handler(message).await {
+                    tracing::warn!(member = %from, error = %e, "multicast message processing failed");
+                }
+            }
+        })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<MembershipEvent> {
@@ -112,6 +159,47 @@ impl Drop for MembershipService {
     }
 }
 
+/// Multicast data messages waiting for the handler of [`MembershipService::deliver_data_to`].
+pub const DATA_QUEUE: usize = 1024;
+
+/// The largest datagram Tomcat sends or receives on the group (`McastServiceImpl.MAX_PACKET_SIZE`).
+pub const MAX_BROADCAST_SIZE: usize = 65535;
+
+type BroadcastRequest = (Bytes, oneshot::Sender<Result<(), BroadcastError>>);
+
+/// Sends frames to the membership group through the running service's socket.
+#[derive(Debug, Clone)]
+pub struct Broadcaster {
+    requests: mpsc::Sender<BroadcastRequest>,
+}
+
+/// Why a frame did not go to the group.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum BroadcastError {
+    /// Over 65535 bytes: refused before sending, as `McastService.broadcast` does.
+    #[error("a frame of {0} bytes is over the multicast limit of 65535")]
+    TooLarge(usize),
+    /// The service listens only (`tribesd members`) or has stopped.
+    #[error("the membership service does not send")]
+    NotSending,
+    /// The socket refused it.
+    #[error("multicast send failed: {0}")]
+    Io(std::io::Error),
+}
+
+impl Broadcaster {
+    /// Sends one datagram holding `frame` (one or more whole frames) to the group.
+    pub async fn broadcast(&self, frame: Bytes) -> Result<(), BroadcastError> {
+        if frame.len() > MAX_BROADCAST_SIZE {
+            return Err(BroadcastError::TooLarge(frame.len()));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.requests.send((frame, tx)).await.map_err(|_| BroadcastError::NotSending)?;
+        rx.await.unwrap_or(Err(BroadcastError::NotSending))
+    }
+}
+
 /// Why the service did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -142,6 +230,10 @@ fn socket_config(config: &McastConfig) -> Result<McastSocketConfig, StartError> 
 }
 
 struct Runner {
+    broadcasts: mpsc::Receiver<BroadcastRequest>,
+    data: Arc<Mutex<Option<mpsc::Sender<ChannelData>>>>,
+    data_dropped: u64,
+    local_id: tribes_wire::MemberId,
     machine: Membership,
     socket: UdpSocket,
     socket_config: McastSocketConfig,
@@ -171,6 +263,15 @@ impl Runner {
                     Err(e) => self.socket_error("receive", e).await,
                 },
                 _ = sleep_until(deadline) => self.machine.handle_timeout(std::time::Instant::now()),
+                Some((frame, reply)) = self.broadcasts.recv() => {
+                    let r = if self.mode == Mode::Member {
+                        self.socket.send_to(&frame, self.group).await.map(drop).map_err(BroadcastError::Io)
+                    } else {
+                        Err(BroadcastError::NotSending)
+                    };
+                    let _ = reply.send(r);
+                    continue;
+                }
                 _ = &mut stop => {
                     self.machine.stop(std::time::Instant::now());
                     self.drain().await;
@@ -210,9 +311,43 @@ impl Runner {
                 Output::Malformed { from, error } => {
                     tracing::debug!(%from, %error, "malformed membership datagram dropped");
                 }
-                Output::DataFrames { from, bytes } => {
-                    tracing::debug!(%from, len = bytes.len(), "multicast data frames ignored (not supported yet)");
+                Output::DataFrames { from, bytes } => self.data_frames(from, bytes),
+            }
+        }
+    }
+
+    /// `McastServiceImpl.memberBroadcastsReceived`: every whole frame of the datagram, except
+    /// those from our own member; control messages are dropped as the receiver drops them.
+    fn data_frames(&mut self, from: SocketAddr, bytes: Bytes) {
+        let Some(tx) = self.data.lock().expect("data lock").clone() else {
+            tracing::debug!(%from, len = bytes.len(), "multicast data ignored (no channel attached)");
+            return;
+        };
+        let mut buf = bytes::BytesMut::from(&bytes[..]);
+        let decoder = FrameDecoder::new(MAX_BROADCAST_SIZE);
+        let local = self.local_id.clone();
+        loop {
+            let payload = match decoder.decode(&mut buf) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(%from, error = %e, "multicast datagram is not frames; dropped");
+                    break;
                 }
+            };
+            let message = match ChannelData::decode(&payload) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(%from, error = %e, "bad ChannelData in a multicast datagram; dropped");
+                    continue;
+                }
+            };
+            if message.address.id() == local || ControlPayload::classify(&message.message).is_some() {
+                continue;
+            }
+            if tx.try_send(message).is_err() {
+                self.data_dropped += 1;
+                tracing::warn!(%from, dropped = self.data_dropped, "multicast data message dropped: the channel is not keeping up");
             }
         }
     }

@@ -14,6 +14,9 @@
 //! one overall `timeout` per send; after any failure every connection of the slot is closed;
 //! keepalive closes connections by request count and age.
 //!
+//! With SEND_OPTIONS_UDP a frame goes as one datagram to the member's `udpPort` instead
+//! (`NioSender` with `udpBased`), with the same ACK, resend and timeout rules ([`crate::udp`]).
+//!
 //! What differs, on purpose: the timeout is exact (Tomcat's selector loop overshoots to ~5 s); a
 //! reply that is not a valid frame fails the destination at once (Tomcat waits for the timeout);
 //! idle slots are reused last-in first-out, so one caller sending one message after another keeps
@@ -94,6 +97,9 @@ pub enum FailureCause {
     /// The member's host is not an IPv4 or IPv6 address; nothing was sent.
     #[error("member host of {0} bytes is not an IP address")]
     NoAddress(usize),
+    /// A UDP send to a member that advertises no `udpPort` (-1); nothing was sent.
+    #[error("the member has no udp port ({0}) for a UDP send")]
+    NoUdpPort(i32),
     /// The TCP connection could not be opened (refused, unreachable, ...).
     #[error("connect to {addr} failed: {source}")]
     Connect { addr: SocketAddr, source: std::io::Error },
@@ -278,19 +284,30 @@ fn socket_addr(member: &Member) -> Result<SocketAddr, FailureCause> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// Sends one frame to one member on `conn` (opened if `None`), with Tomcat's resend rules, until
-/// `deadline`. On return `conn` holds the connection if it is still usable.
+fn udp_addr(member: &Member) -> Result<SocketAddr, FailureCause> {
+    let ip = member.ip().ok_or(FailureCause::NoAddress(member.host.len()))?;
+    match u16::try_from(member.udp_port) {
+        Ok(port) if port > 0 => Ok(SocketAddr::new(ip, port)),
+        _ => Err(FailureCause::NoUdpPort(member.udp_port)),
+    }
+}
+
+/// Sends one frame to one member on `conn` (opened if `None`), or as a datagram with UDP in
+/// `options`, with Tomcat's resend rules, until `deadline`. On return `conn` holds the
+/// connection if it is still usable.
 async fn deliver(
     conn: &mut Option<Connection>,
     member: &Member,
     frame: &[u8],
-    wait_ack: bool,
+    options: SendOptions,
     config: &SenderConfig,
     stats: &SenderStats,
     deadline: Instant,
 ) -> Result<Delivered, FaultyMember> {
     let faulty = |cause, attempts| FaultyMember { member: member.id(), cause, attempts };
-    let addr = match socket_addr(member) {
+    let wait_ack = options.contains(SendOptions::USE_ACK);
+    let udp = options.contains(SendOptions::UDP);
+    let addr = match if udp { udp_addr(member) } else { socket_addr(member) } {
         Ok(a) => a,
         Err(cause) => return Err(faulty(cause, 0)),
     };
@@ -301,6 +318,9 @@ async fn deliver(
     let mut resends = 0;
     loop {
         let attempt = async {
+            if udp {
+                return crate::udp::exchange(addr, frame, wait_ack, config).await;
+            }
             if conn.is_none() {
                 let c =
                     Connection::open(addr, config).await.map_err(|source| FailureCause::Connect { addr, source })?;
@@ -316,12 +336,16 @@ async fn deliver(
             }
             Ok(Err(cause)) => cause,
             Err(_) => {
-                *conn = None;
+                if !udp {
+                    *conn = None;
+                }
                 bump(&stats.failures);
                 return Err(faulty(FailureCause::Timeout(config.timeout), resends + 1));
             }
         };
-        *conn = None;
+        if !udp {
+            *conn = None;
+        }
         if matches!(cause, FailureCause::FailAck) {
             bump(&stats.fail_acks);
         }
@@ -394,13 +418,12 @@ impl PooledSender {
         };
         let mut slot = self.idle.lock().expect("pool lock").pop().unwrap_or_default();
         let deadline = Instant::now() + self.config.timeout;
-        let wait_ack = options.contains(SendOptions::USE_ACK);
         let mut delivered = Vec::with_capacity(unique.len());
         let mut faulty = Vec::new();
         if let [member] = unique[..] {
             let id = member.id();
             let mut conn = slot.connections.remove(&id);
-            match deliver(&mut conn, member, &frame, wait_ack, &self.config, &self.stats, deadline).await {
+            match deliver(&mut conn, member, &frame, options, &self.config, &self.stats, deadline).await {
                 Ok(d) => delivered.push((id.clone(), d)),
                 Err(f) => faulty.push(f),
             }
@@ -414,7 +437,7 @@ impl PooledSender {
                 let mut conn = slot.connections.remove(&member.id());
                 let (frame, config, stats) = (frame.clone(), self.config.clone(), self.stats.clone());
                 tasks.spawn(async move {
-                    let r = deliver(&mut conn, &member, &frame, wait_ack, &config, &stats, deadline).await;
+                    let r = deliver(&mut conn, &member, &frame, options, &config, &stats, deadline).await;
                     (index, member.id(), conn, r)
                 });
             }
@@ -504,8 +527,7 @@ impl Link {
     /// Sends one frame and waits per `options`, within the sender's `timeout`.
     pub async fn send(&mut self, frame: &[u8], options: SendOptions) -> Result<Delivered, FaultyMember> {
         let deadline = Instant::now() + self.config.timeout;
-        let wait_ack = options.contains(SendOptions::USE_ACK);
-        let r = deliver(&mut self.conn, &self.member, frame, wait_ack, &self.config, &self.stats, deadline).await;
+        let r = deliver(&mut self.conn, &self.member, frame, options, &self.config, &self.stats, deadline).await;
         if r.is_ok() {
             bump(&self.stats.messages);
         }

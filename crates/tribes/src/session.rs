@@ -29,12 +29,12 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tribes_proto::session::manager::{
-    DeltaManager, Destination, ListenerEvent, ManagerConfig, ManagerStats, Notice, Now, Output, SendToken,
+    DeltaManager, Destination, ListenerEvent, ManagerConfig, ManagerStats, Notice, Now, Output, SendToken, StateSlice,
     StatsSnapshot, WaitEnd,
 };
 use tribes_proto::session::store::Store;
 use tribes_proto::session::SessionMessage;
-use tribes_wire::{Member, MemberId, SendOptions};
+use tribes_wire::{ChannelData, Member, MemberId, SendOptions};
 
 use crate::channel::{ChannelError, GroupChannel, Incoming, Payload};
 use crate::membership::MembershipEvent;
@@ -82,6 +82,8 @@ enum Command {
         changes: Vec<LocalChange>,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
+    /// Answered once every send queued before it (in the ordered queue) has completed.
+    Flush { reply: oneshot::Sender<()> },
 }
 
 /// A running session service.
@@ -107,7 +109,9 @@ impl SessionService {
         config: SessionConfig,
     ) -> SessionService {
         let store = Arc::new(Store::with_contexts(&config.contexts));
-        let machine = DeltaManager::new(config.manager.clone(), store.clone());
+        // State transfer DATA messages are written straight into their frames (send_state).
+        let manager = ManagerConfig { runtime_encodes_state: true, ..config.manager.clone() };
+        let machine = DeltaManager::new(manager, store.clone());
         let stats = machine.stats().clone();
         let counters = Arc::new(ServiceCounters::default());
         let (commands, commands_rx) = mpsc::channel(256);
@@ -211,6 +215,8 @@ struct Job {
     payload: Payload,
     options: SendOptions,
     event: String,
+    /// A barrier (no destinations): told once every job before it is done.
+    done: Option<oneshot::Sender<()>>,
 }
 
 async fn ordered_sender(
@@ -219,6 +225,10 @@ async fn ordered_sender(
     counters: Arc<ServiceCounters>,
 ) {
     while let Some(job) = jobs.recv().await {
+        if let Some(done) = job.done {
+            let _ = done.send(());
+            continue;
+        }
         if let Err(e) = channel.send(&job.destinations, job.payload, job.options).await {
             counters.send_failures.fetch_add(1, Ordering::Relaxed);
             log_send_error(&job.event, &e);
@@ -299,6 +309,18 @@ impl Runner {
                     Some(Command::Apply { context, session_id, changes, reply }) => {
                         let r = self.machine.handle_local(&context, &session_id, changes, now());
                         let _ = reply.send(r);
+                    }
+                    Some(Command::Flush { reply }) => {
+                        // Behind what the machine queued so far (drained after every command).
+                        self.drain();
+                        let barrier = Job {
+                            destinations: Vec::new(),
+                            payload: Payload::Bytes(Bytes::new()),
+                            options: SendOptions::default(),
+                            event: String::new(),
+                            done: Some(reply),
+                        };
+                        let _ = self.ordered.send(barrier);
                     }
                     None => commands_open = false,
                 },
@@ -389,6 +411,7 @@ impl Runner {
         while let Some(out) = self.machine.poll_output() {
             match out {
                 Output::Send { to, message, options, token } => self.send(to, message, options, token),
+                Output::SendState { to, slice, options, token } => self.send_state(to, slice, options, token),
                 Output::Listener(event) => {
                     let _ = self.listeners.send(event);
                 }
@@ -417,14 +440,18 @@ impl Runner {
         }
     }
 
-    fn send(&mut self, to: Destination, message: SessionMessage, options: SendOptions, token: Option<SendToken>) {
-        let destinations: Vec<Member> = match &to {
+    fn destinations(&self, to: &Destination) -> Vec<Member> {
+        match to {
             Destination::All => self.members.clone(),
             Destination::One(id) => match self.members.iter().find(|m| &m.id() == id) {
                 Some(m) => vec![m.clone()],
                 None => self.senders.get(id).cloned().into_iter().collect(),
             },
-        };
+        }
+    }
+
+    fn send(&mut self, to: Destination, message: SessionMessage, options: SendOptions, token: Option<SendToken>) {
+        let destinations = self.destinations(&to);
         let event = format!("{:?}", message.event);
         tracing::debug!(%event, context = ?message.context, session = ?message.session_id, to = destinations.len(), "sending session message");
         let payload = Payload::Serialized(encode(&message));
@@ -433,7 +460,7 @@ impl Runner {
                 if destinations.is_empty() {
                     return;
                 }
-                let _ = self.ordered.send(Job { destinations, payload, options, event });
+                let _ = self.ordered.send(Job { destinations, payload, options, event, done: None });
             }
             Some(token) => {
                 let (channel, results, counters) = (self.channel.clone(), self.results.clone(), self.counters.clone());
@@ -452,6 +479,90 @@ impl Runner {
             }
         }
     }
+
+    /// One DATA message of a state transfer, held once: the machine writes the state stream
+    /// straight into the frame (frame header, ChannelData and SessionMessageImpl around it), which
+    /// the sender writes as it is. The stream is written now, before the machine's next input.
+    fn send_state(&mut self, to: MemberId, slice: StateSlice, options: SendOptions, token: SendToken) {
+        let destinations = self.destinations(&Destination::One(to));
+        tracing::debug!(context = %slice.context, sessions = slice.ids.len(), "writing a session state message");
+        let started = std::time::Instant::now();
+        let frame = self.state_frame(&slice, options);
+        let encoded_ms = started.elapsed().as_millis() as u64;
+        let (sender, results, counters) = (self.channel.clone(), self.results.clone(), self.counters.clone());
+        tokio::spawn(async move {
+            let len = frame.len();
+            let result = if destinations.is_empty() {
+                Err("the member left".to_string())
+            } else {
+                sender.sender().send(frame, options, &destinations).await.map(|_| ()).map_err(|e| {
+                    counters.send_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(event = "AllSessionData", error = %e, "session message send failed");
+                    e.to_string()
+                })
+            };
+            if result.is_ok() {
+                let total_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(bytes = len, encoded_ms, total_ms, "session state message acknowledged");
+            }
+            let _ = results.send((token, result));
+        });
+    }
+
+    /// The whole frame of `slice`'s DATA message, built in one buffer.
+    fn state_frame(&self, slice: &StateSlice, options: SendOptions) -> Bytes {
+        let data = self.channel.message(&Payload::Serialized(Bytes::new()), options);
+        let hint = 64 * slice.ids.len();
+        framed_around(&data, &slice.message(), hint, |out| {
+            if let Err(e) = self.machine.encode_state_slice(slice, out) {
+                // As the machine does: an empty state keeps the requester's wait short.
+                tracing::error!(context = %slice.context, reason = %e, "encoding a session message failed");
+                self.machine.encode_empty_state(out);
+            }
+        })
+    }
+}
+
+/// The frame of `data` (its message empty) carrying `message` (its payload present and empty)
+/// with the payload `write` appends, in one buffer: the same bytes as
+/// `ChannelData { message: message-with-payload.encode(), ..data }.to_frame()`, without a copy
+/// of the payload at each layer. `hint`: payload bytes expected.
+fn framed_around(data: &ChannelData, message: &SessionMessage, hint: usize, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    use tribes_wire::frame::{END, START};
+    let (head, tail) = around_payload(message);
+    let template = data.to_frame();
+    // START | length | ChannelData up to its message length (0 here) | END
+    let data_head = &template[..template.len() - END.len()];
+    let mut out = Vec::with_capacity(data_head.len() + head.len() + hint + tail.len() + END.len());
+    out.extend_from_slice(data_head);
+    out.extend_from_slice(&head);
+    let payload_at = out.len();
+    write(&mut out);
+    let payload_len = out.len() - payload_at;
+    out.extend_from_slice(&tail);
+    out.extend_from_slice(&END);
+    let be = |n: usize| i32::try_from(n).expect("a message under 2 GiB").to_be_bytes();
+    // The array's length ends SessionMessageImpl's head; the ChannelData's message length ends
+    // its head; the package length follows START.
+    out[payload_at - 4..payload_at].copy_from_slice(&be(payload_len));
+    let message_len = head.len() + payload_len + tail.len();
+    out[data_head.len() - 4..data_head.len()].copy_from_slice(&be(message_len));
+    let package_len = out.len() - START.len() - 4 - END.len();
+    out[START.len()..START.len() + 4].copy_from_slice(&be(package_len));
+    Bytes::from(out)
+}
+
+/// `message` (its payload present and empty) encoded as SessionMessageImpl, split where the
+/// payload's bytes go: the head ends with the `mSession` array's length (0, to be set), the tail
+/// holds the fields after it.
+fn around_payload(message: &SessionMessage) -> (Vec<u8>, Vec<u8>) {
+    let empty = message.encode();
+    let one = SessionMessage { payload: Some(Bytes::from_static(&[0])), ..message.clone() }.encode();
+    // `empty` is head | 00 00 00 00 | tail and `one` head | 00 00 00 01 | 00 | tail: they first
+    // differ at the last byte of the array's length.
+    let at = empty.iter().zip(&one).position(|(a, b)| a != b).expect("the payload's length is encoded") + 1;
+    assert_eq!(one[at + 1..], empty[at..], "SessionMessageImpl layout around the payload");
+    (empty[..at].to_vec(), empty[at..].to_vec())
 }
 
 /// Senders remembered for replies; past this the memory starts over.
@@ -540,6 +651,44 @@ fn log_notice(n: &Notice, timing: Option<(u64, usize)>) {
         }
         Notice::Expired { context, session_id, primary } => {
             debug!(%context, session = %session_id, primary, "session expired")
+        }
+    }
+}
+
+impl SessionService {
+    /// Waits until every message queued so far (the replication of the changes applied before
+    /// this call) has been sent, acknowledged when its options ask for it, or has failed. The Java
+    /// bridge calls it after [`SessionService::apply`] when channelSendOptions is synchronous, as
+    /// Tomcat's ReplicationValve waits for its send.
+    pub async fn flush(&self) -> Result<(), SessionError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Flush { reply }).await.map_err(|_| SessionError::Stopped)?;
+        answer.await.map_err(|_| SessionError::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tribes_wire::UniqueId;
+
+    #[test]
+    fn a_state_frame_built_in_one_buffer_is_the_frame_of_the_whole_message() {
+        let member = Member::new("127.0.0.1".parse().unwrap(), 4000, UniqueId::from_random([7; 16]), 5);
+        let data = ChannelData {
+            options: SendOptions(6),
+            timestamp: 1_700_000_000_000,
+            unique_id: Bytes::from_static(&[1; 16]),
+            address: member,
+            message: Bytes::new(),
+        };
+        for (context, len) in [("localhost#/app", 0usize), ("", 1), ("/shop", 300), ("localhost#/app", 70_000)] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+            let whole = SessionMessage::all_session_data(context, payload.clone(), 99);
+            let expected = ChannelData { message: Bytes::from(whole.encode()), ..data.clone() }.to_frame();
+            let empty = SessionMessage::all_session_data(context, Bytes::new(), 99);
+            let got = framed_around(&data, &empty, 0, |out| out.extend_from_slice(&payload));
+            assert_eq!(got, expected, "context {context:?}, payload of {len} bytes");
         }
     }
 }

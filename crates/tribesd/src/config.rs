@@ -346,7 +346,17 @@ mod tests {
         assert_eq!(s.tcp_ping, Some(Duration::from_millis(700)));
         assert_eq!(s.failure_detector.connect_timeout, Duration::from_millis(250));
         assert!(s.failure_detector.perform_read_test);
+        assert!(s.tcp_ping_detector_below, "the detector is listed after the ping: below it");
         assert!(s.ignored.is_empty(), "{:?}", s.ignored);
+        // Without a detector below, the ping is a message with the optionFlag options.
+        let xml = write_xml(
+            r#"<Channel><Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>
+               <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpPingInterceptor" optionFlag="8"/></Channel>"#,
+        );
+        let s = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap();
+        assert_eq!(s.tcp_ping, Some(Duration::from_secs(5)), "on the channel heartbeat without useThread");
+        assert!(!s.tcp_ping_detector_below);
+        assert_eq!(s.tcp_ping_option_flag, 8);
     }
 
     #[test]

@@ -17,13 +17,27 @@
  *   wait N TIMEOUT_MS            wait until N messages were received, or the timeout
  *                                -> "received count= distinct= dups= failed= inversions= crc= bytes=
  *                                    strings= last_string= from_port="
- *   send HOST PORT IDHEX N SIZE OPTIONS TIMEOUT_MS
+ *   send HOST PORT IDHEX N SIZE OPTIONS TIMEOUT_MS [UDPPORT]
  *                                send N ByteMessages of SIZE bytes (payload(seq, SIZE), seq 0..N-1)
- *                                with OPTIONS to the member HOST:PORT with unique id IDHEX, one
- *                                after another; with ASYNCHRONOUS wait until the dispatcher's
- *                                queue is empty (every queued send reported)
+ *                                with OPTIONS to the member HOST:PORT with unique id IDHEX (and
+ *                                udpPort UDPPORT, for SEND_OPTIONS_UDP), one after another; with
+ *                                ASYNCHRONOUS wait until the dispatcher's queue is empty (every
+ *                                queued send reported); SEND_OPTIONS_MULTICAST goes to the group
  *                                -> "sent ok= failed= ms= error="
+ *   rpc HOST PORT IDHEX RPCID OPTIONS TIMEOUT_MS
+ *                                a stock RpcChannel (rpcId RPCID) sends the String "hello" to that
+ *                                member with ALL_REPLY, channel OPTIONS and TIMEOUT_MS, as
+ *                                AbstractReplicatedMap does -> "rpc responses= ms= error="
+ *   pings                        -> "pings count=" (TCP pings that reached the TcpPingInterceptor)
  *   quit                         stop the channel and exit
+ *
+ * Optional features, from the environment:
+ *   TRIBES_PEER_UDP_PORT=P       the receiver also binds UDP from port P (udpPort, autoBind); the
+ *                                ready line then says "udp=BOUND"
+ *   TRIBES_PEER_PING=1           a TcpPingInterceptor (useThread false, no TcpFailureDetector)
+ *                                with a counter of received pings below it
+ *   TRIBES_PEER_MCAST=ADDR:PORT  a McastService on that group, bound to 127.0.0.1, started with
+ *                                the channel (membership heartbeats and multicast data)
  *
  * Payload of message seq with size S (S >= 8), the same in the Rust tests:
  *   bytes 0..8 = seq as a big-endian long, byte i >= 8 = (seq * 31 + i * 7) & 0xff.
@@ -46,6 +60,14 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.zip.CRC32;
 
 import org.apache.catalina.tribes.ByteMessage;
+import org.apache.catalina.tribes.ChannelMessage;
+import org.apache.catalina.tribes.group.ChannelInterceptorBase;
+import org.apache.catalina.tribes.group.Response;
+import org.apache.catalina.tribes.group.RpcCallback;
+import org.apache.catalina.tribes.group.RpcChannel;
+import org.apache.catalina.tribes.group.interceptors.TcpPingInterceptor;
+import org.apache.catalina.tribes.membership.McastService;
+import java.util.Arrays;
 import org.apache.catalina.tribes.Channel;
 import org.apache.catalina.tribes.ChannelException;
 import org.apache.catalina.tribes.ChannelInterceptor;
@@ -137,6 +159,58 @@ public class TribesPeer {
         }
     }
 
+    /** interceptors.md §3: TcpPingInterceptor.TCP_PING_DATA. */
+    static final byte[] TCP_PING_DATA = unhex("4fa7734879df43c99f6f8980a15b07147dd9525bebdf439ab77ebe8f81671eb6"
+            + "3715be8745214ca8bf0a4d1353381532" + "55f694b73adf217891047dd77284c0d5");
+
+    /** Below the TcpPingInterceptor: counts the pings that reach it (which it then drops). */
+    static final class PingCounter extends ChannelInterceptorBase {
+        final AtomicInteger pings = new AtomicInteger();
+
+        @Override
+        public void messageReceived(ChannelMessage msg) {
+            if (Arrays.equals(TCP_PING_DATA, msg.getMessage().getBytes())) {
+                pings.incrementAndGet();
+            }
+            super.messageReceived(msg);
+        }
+    }
+
+    static String rpc(GroupChannel channel, String[] a) {
+        MemberImpl dest;
+        try {
+            dest = new MemberImpl(a[1], Integer.parseInt(a[2]), 0);
+        } catch (java.io.IOException x) {
+            return "rpc responses=-1 ms=0 error=" + oneLine(x);
+        }
+        dest.setUniqueId(unhex(a[3]));
+        RpcCallback callback = new RpcCallback() {
+            @Override
+            public Serializable replyRequest(Serializable msg, Member sender) {
+                return null;
+            }
+
+            @Override
+            public void leftOver(Serializable msg, Member sender) {
+            }
+        };
+        RpcChannel rpc = new RpcChannel(a[4].getBytes(StandardCharsets.ISO_8859_1), channel, callback);
+        long start = System.nanoTime();
+        String error = "-";
+        int responses = -1;
+        try {
+            Response[] r = rpc.send(new Member[] { dest }, "hello", RpcChannel.ALL_REPLY, Integer.parseInt(a[5]),
+                    Long.parseLong(a[6]));
+            responses = r.length;
+        } catch (ChannelException x) {
+            error = oneLine(x);
+        } finally {
+            channel.removeChannelListener(rpc);
+        }
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        return "rpc responses=" + responses + " ms=" + ms + " error=" + error;
+    }
+
     static byte[] payload(long seq, int size) {
         byte[] p = new byte[size];
         ByteBuffer.wrap(p).putLong(seq);
@@ -165,6 +239,9 @@ public class TribesPeer {
     static String send(GroupChannel channel, String[] a) throws Exception {
         MemberImpl dest = new MemberImpl(a[1], Integer.parseInt(a[2]), 0);
         dest.setUniqueId(unhex(a[3]));
+        if (a.length > 8) {
+            dest.setUdpPort(Integer.parseInt(a[8]));
+        }
         int n = Integer.parseInt(a[4]);
         int size = Integer.parseInt(a[5]);
         int options = Integer.parseInt(a[6]);
@@ -243,11 +320,33 @@ public class TribesPeer {
         receiver.setAddress("127.0.0.1");
         receiver.setPort(port);
         receiver.setAutoBind(autoBind);
+        String udp = System.getenv("TRIBES_PEER_UDP_PORT");
+        if (udp != null) {
+            receiver.setUdpPort(Integer.parseInt(udp));
+        }
+        PingCounter pingCounter = new PingCounter();
+        if ("1".equals(System.getenv("TRIBES_PEER_PING"))) {
+            // More than one interceptor: GroupChannel no longer adds its default dispatcher.
+            channel.addInterceptor(new MessageDispatchInterceptor());
+            channel.addInterceptor(new TcpPingInterceptor());
+            channel.addInterceptor(pingCounter);
+        }
+        int services = Channel.SND_RX_SEQ | Channel.SND_TX_SEQ;
+        String mcast = System.getenv("TRIBES_PEER_MCAST");
+        if (mcast != null) {
+            McastService membership = (McastService) channel.getMembershipService();
+            membership.setAddress(mcast.substring(0, mcast.lastIndexOf(':')));
+            membership.setPort(Integer.parseInt(mcast.substring(mcast.lastIndexOf(':') + 1)));
+            membership.setBind("127.0.0.1");
+            membership.setFrequency(500);
+            membership.setDropTime(3000);
+            services = Channel.DEFAULT;
+        }
         Counter counter = new Counter();
         channel.addChannelListener(counter);
-        channel.start(Channel.SND_RX_SEQ | Channel.SND_TX_SEQ);
+        channel.start(services);
         Member local = channel.getLocalMember(false);
-        out.println("ready port=" + local.getPort() + " id=" + hex(local.getUniqueId()));
+        out.println("ready port=" + local.getPort() + " id=" + hex(local.getUniqueId()) + " udp=" + local.getUdpPort());
 
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
@@ -270,8 +369,14 @@ public class TribesPeer {
                 case "send":
                     out.println(send(channel, a));
                     break;
+                case "rpc":
+                    out.println(rpc(channel, a));
+                    break;
+                case "pings":
+                    out.println("pings count=" + pingCounter.pings.get());
+                    break;
                 case "quit":
-                    channel.stop(Channel.SND_RX_SEQ | Channel.SND_TX_SEQ);
+                    channel.stop(services);
                     out.println("bye");
                     System.exit(0);
                     break;
@@ -279,7 +384,7 @@ public class TribesPeer {
                     out.println("error unknown command " + a[0]);
             }
         }
-        channel.stop(Channel.SND_RX_SEQ | Channel.SND_TX_SEQ);
+        channel.stop(services);
         System.exit(0);
     }
 }

@@ -26,7 +26,10 @@
 //!   with a [`SendToken`], and the next slice (after `sendAllSessionsWaitTime`) or
 //!   TRANSFERCOMPLETE only leaves once [`DeltaManager::handle_send_result`] reported the previous
 //!   DATA's SYNC ACK (or its failure: Tomcat logs that and goes on, so do we). A transfer to a
-//!   member that leaves is abandoned.
+//!   member that leaves is abandoned. With [`ManagerConfig::runtime_encodes_state`] a DATA slice
+//!   is an [`Output::SendState`] whose stream the runtime writes straight into its frame
+//!   ([`DeltaManager::encode_state_slice`], one session at a time), so the whole state is held
+//!   once (stock builds it in a growing byte array, copies it and frames it again).
 //! - State transfer (requester): when the member we asked leaves before answering, the new
 //!   `members[0]` is asked (stock waits out `stateTransferTimeout`). A GET_ALL_SESSIONS from the
 //!   very member we asked is answered at once instead of queued: that member waits for its own
@@ -49,7 +52,7 @@ use tribes_wire::{MemberId, SendOptions};
 use super::delta::DeltaRequest;
 use super::state::{self, StateForm};
 use super::store::{Expiry, Session, Store};
-use super::{ActionKind, DeltaAction, EventType, JavaValue, Op, SessionMessage};
+use super::{ActionKind, DeltaAction, EventType, JavaValue, Op, SessionCodecError, SessionMessage};
 
 /// A change made on this node, as the Java bridge (or `tribesd session set`) reports it. One
 /// request's changes are applied together and leave as one DeltaRequest (CREATED first when the
@@ -160,6 +163,11 @@ pub struct ManagerConfig {
     pub max_queued_messages: usize,
     /// How often sessions are checked for expiry.
     pub expiry_check_interval: Duration,
+    /// The runtime writes the state stream of each DATA message itself ([`Output::SendState`],
+    /// [`DeltaManager::encode_state_slice`]), straight into the frame it sends, so that a large
+    /// state is held once and not once per layer [false: DATA messages are [`Output::Send`]s
+    /// with the stream as payload].
+    pub runtime_encodes_state: bool,
 }
 
 impl Default for ManagerConfig {
@@ -184,6 +192,7 @@ impl Default for ManagerConfig {
             pending: PendingLimits::default(),
             max_queued_messages: 100_000,
             expiry_check_interval: Duration::from_secs(1),
+            runtime_encodes_state: false,
         }
     }
 }
@@ -240,10 +249,108 @@ pub enum Output {
     /// `options`. With a `token`, report the outcome with [`DeltaManager::handle_send_result`]
     /// (for USE_ACK + SYNCHRONIZED_ACK: once the member acknowledged having processed it).
     Send { to: Destination, message: SessionMessage, options: SendOptions, token: Option<SendToken> },
+    /// Only with [`ManagerConfig::runtime_encodes_state`]: send the `EVT_ALL_SESSION_DATA` message
+    /// of `slice` ([`StateSlice::message`] with the stream [`DeltaManager::encode_state_slice`]
+    /// writes as payload) to `to` with `options`, and report the outcome with
+    /// [`DeltaManager::handle_send_result`]. The stream must be written before the machine gets
+    /// its next input, so that it holds the sessions as they were when the slice was made.
+    SendState { to: MemberId, slice: StateSlice, options: SendOptions, token: SendToken },
     /// A listener event for the webapp side, fired as the notify flags say.
     Listener(ListenerEvent),
     /// Something worth a log line (and counted in [`ManagerStats`]).
     Notice(Notice),
+}
+
+/// The sessions of one `EVT_ALL_SESSION_DATA` message of a state transfer this node serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSlice {
+    pub context: String,
+    /// Session ids in stream order; every one was held when the slice was made.
+    pub ids: SessionIds,
+    /// `findSessionTimestamp`: the message's timestamp.
+    pub snapshot_ts: i64,
+}
+
+impl StateSlice {
+    /// The DATA message without its payload (`Some` and empty: the stream goes there).
+    pub fn message(&self) -> SessionMessage {
+        SessionMessage::all_session_data(&self.context, Bytes::new(), self.snapshot_ts)
+    }
+}
+
+/// Session ids in one buffer, in an order of their own: a snapshot of 100,000 ids costs their
+/// bytes and 8 more each, not a `String` each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionIds {
+    text: String,
+    /// `(start, end)` of each id in `text`, in order.
+    spans: Vec<(u32, u32)>,
+}
+
+impl SessionIds {
+    /// The ids of `context` in `store`, sorted.
+    pub fn sorted(store: &Store, context: &str) -> SessionIds {
+        let (mut count, mut bytes) = (0, 0);
+        store.for_each_id(context, |id| {
+            count += 1;
+            bytes += id.len();
+        });
+        // Sized first: grown by doubling, the buffers could hold twice the ids' bytes.
+        let mut ids = SessionIds { text: String::with_capacity(bytes), spans: Vec::with_capacity(count) };
+        store.for_each_id(context, |id| ids.push(id));
+        let SessionIds { text, spans } = &mut ids;
+        spans.sort_unstable_by(|a, b| text[a.0 as usize..a.1 as usize].cmp(&text[b.0 as usize..b.1 as usize]));
+        ids
+    }
+
+    pub fn push(&mut self, id: &str) {
+        let start = u32::try_from(self.text.len()).expect("session ids of a context under 4 GiB");
+        self.text.push_str(id);
+        let end = u32::try_from(self.text.len()).expect("session ids of a context under 4 GiB");
+        self.spans.push((start, end));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.spans.iter().map(|&(a, b)| &self.text[a as usize..b as usize])
+    }
+
+    /// Keeps the ids for which `f` is true (their bytes stay in the buffer).
+    pub fn retain(&mut self, mut f: impl FnMut(&str) -> bool) {
+        let text = &self.text;
+        self.spans.retain(|&(a, b)| f(&text[a as usize..b as usize]));
+    }
+
+    /// Consecutive runs of at most `size` ids, each in a buffer of its own.
+    pub fn chunks(&self, size: usize) -> Vec<SessionIds> {
+        self.spans
+            .chunks(size.max(1))
+            .map(|c| {
+                let mut ids = SessionIds::default();
+                for &(a, b) in c {
+                    ids.push(&self.text[a as usize..b as usize]);
+                }
+                ids
+            })
+            .collect()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for SessionIds {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> SessionIds {
+        let mut ids = SessionIds::default();
+        for id in iter {
+            ids.push(id.as_ref());
+        }
+        ids
+    }
 }
 
 /// A session or attribute listener event caused by replication.
@@ -493,7 +600,7 @@ struct Transfer {
     to: MemberId,
     /// `findSessionTimestamp`.
     ts: i64,
-    slices: Vec<Vec<String>>,
+    slices: Vec<SessionIds>,
     /// The slice being sent or next to send.
     next: usize,
     phase: TransferPhase,
@@ -1092,14 +1199,10 @@ impl DeltaManager {
     /// slice with `sendAllSessions`), each after the previous one's ACK (and the pause), then
     /// TRANSFERCOMPLETE.
     fn serve_state(&mut self, context: &str, to: MemberId, now: Now) {
-        let mut ids = self.store.session_ids(context).unwrap_or_default();
-        ids.sort();
+        let ids = SessionIds::sorted(&self.store, context);
         let sessions = ids.len();
-        let slices: Vec<Vec<String>> = if self.config.send_all_sessions {
-            vec![ids]
-        } else {
-            ids.chunks(self.config.send_all_sessions_size.max(1)).map(<[String]>::to_vec).collect()
-        };
+        let slices =
+            if self.config.send_all_sessions { vec![ids] } else { ids.chunks(self.config.send_all_sessions_size) };
         let mut t = Transfer {
             context: context.to_string(),
             to,
@@ -1118,37 +1221,72 @@ impl DeltaManager {
             self.transfer_complete(&t);
             return;
         }
-        self.send_slice(&mut t);
+        self.send_slice(&mut t, true);
         self.transfers.push(t);
     }
 
-    fn send_slice(&mut self, t: &mut Transfer) {
-        let records: Vec<_> = t.slices[t.next]
-            .iter()
-            .filter_map(|id| self.store.get(&t.context, id))
-            .map(|s| {
-                let mut r = s.to_record();
-                if let Some(f) = &self.config.attribute_name_filter {
-                    r.attributes.retain(|(n, _)| f.check_name(n).is_ok());
-                }
-                r
-            })
-            .collect();
-        let payload = match state::encode_state(&records, self.config.state_form) {
-            Ok(p) => p,
-            Err(e) => {
-                // Tomcat would throw out of handleGET_ALL_SESSIONS; an empty slice keeps the
-                // requester's wait short.
-                self.notice(Notice::EncodeFailed { context: t.context.clone(), reason: e.to_string() });
-                state::encode_state(&[], self.config.state_form).expect("an empty state stream encodes")
-            }
-        };
-        let message = SessionMessage::all_session_data(&t.context, payload, t.ts);
+    /// Sends the next slice; `fresh`: its ids were taken from the store in this same input.
+    fn send_slice(&mut self, t: &mut Transfer, fresh: bool) {
+        // A slice's ids are not needed once it is sent. Sessions gone since the snapshot are left
+        // out; the machine is the store's only writer, so the rest stay until encoded.
+        let mut ids = std::mem::take(&mut t.slices[t.next]);
+        if !fresh {
+            ids.retain(|id| self.store.contains(&t.context, id));
+        }
+        let slice = StateSlice { context: t.context.clone(), ids, snapshot_ts: t.ts };
         let token = SendToken(self.next_token);
         self.next_token += 1;
         t.phase = TransferPhase::AwaitingAck(token);
         let options = SendOptions::USE_ACK.with(SendOptions::SYNCHRONIZED_ACK);
+        if self.config.runtime_encodes_state {
+            self.count_sent(EventType::AllSessionData);
+            self.outputs.push_back(Output::SendState { to: t.to.clone(), slice, options, token });
+            return;
+        }
+        let mut payload = Vec::new();
+        if let Err(e) = self.encode_state_slice(&slice, &mut payload) {
+            // Tomcat would throw out of handleGET_ALL_SESSIONS; an empty slice keeps the
+            // requester's wait short.
+            self.notice(Notice::EncodeFailed { context: t.context.clone(), reason: e.to_string() });
+            self.encode_empty_state(&mut payload);
+        }
+        let message = SessionMessage::all_session_data(&t.context, payload, t.ts);
         self.send(Destination::One(t.to.clone()), message, options, Some(token));
+    }
+
+    /// Appends the state stream of `slice` (`DeltaManager.serializeSessions` of its sessions,
+    /// attributes filtered by `sessionAttributeNameFilter`) to `out`, one session at a time:
+    /// nothing but `out` grows with the number of sessions. On `Err` `out` is as it was.
+    pub fn encode_state_slice(&self, slice: &StateSlice, out: &mut Vec<u8>) -> Result<(), SessionCodecError> {
+        let start = out.len();
+        let r = self.write_state(slice, out);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    /// Appends the stream of a state without sessions (what a failed slice is sent as).
+    pub fn encode_empty_state(&self, out: &mut Vec<u8>) {
+        let empty = state::encode_state(&[], self.config.state_form).expect("an empty state stream encodes");
+        out.extend_from_slice(&empty);
+    }
+
+    fn write_state(&self, slice: &StateSlice, out: &mut Vec<u8>) -> Result<(), SessionCodecError> {
+        let mut e = state::StateEncoder::new(slice.ids.len(), self.config.state_form)?;
+        for id in slice.ids.iter() {
+            let mut r = self
+                .store
+                .record(&slice.context, id)
+                .ok_or_else(|| SessionCodecError::Layout("a session left the store while it was encoded".into()))?;
+            if let Some(f) = &self.config.attribute_name_filter {
+                r.attributes.retain(|(n, _)| f.check_name(n).is_ok());
+            }
+            e.push(&r)?;
+            out.extend_from_slice(&e.take_written());
+        }
+        out.extend_from_slice(&e.finish()?);
+        Ok(())
     }
 
     fn transfer_complete(&mut self, t: &Transfer) {
@@ -1174,7 +1312,7 @@ impl DeltaManager {
         }
         let wait = self.config.send_all_sessions_wait_time;
         if wait.is_zero() {
-            self.send_slice(&mut t);
+            self.send_slice(&mut t, false);
         } else {
             t.phase = TransferPhase::Pausing(now.instant + wait);
         }
@@ -1197,7 +1335,7 @@ impl DeltaManager {
         while i < self.transfers.len() {
             if matches!(self.transfers[i].phase, TransferPhase::Pausing(at) if at <= now.instant) {
                 let mut t = self.transfers.swap_remove(i);
-                self.send_slice(&mut t);
+                self.send_slice(&mut t, false);
                 self.transfers.push(t);
             } else {
                 i += 1;
@@ -1467,10 +1605,14 @@ impl DeltaManager {
     }
 
     fn send(&mut self, to: Destination, message: SessionMessage, options: SendOptions, token: Option<SendToken>) {
-        if let Some(c) = usize::try_from(message.event.code()).ok().and_then(|i| self.stats.sent.get(i)) {
+        self.count_sent(message.event);
+        self.outputs.push_back(Output::Send { to, message, options, token });
+    }
+
+    fn count_sent(&self, event: EventType) {
+        if let Some(c) = usize::try_from(event.code()).ok().and_then(|i| self.stats.sent.get(i)) {
             bump(c);
         }
-        self.outputs.push_back(Output::Send { to, message, options, token });
     }
 
     fn listener(&mut self, context: &str, kind: ListenerKind) {

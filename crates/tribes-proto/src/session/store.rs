@@ -296,6 +296,19 @@ impl Store {
         Some(self.context(context)?.iter().map(|e| e.key().clone()).collect())
     }
 
+    /// [`Session::to_record`] of one session, made under its shard's read lock (the session
+    /// itself is not copied).
+    pub fn record(&self, context: &str, id: &str) -> Option<SessionRecord> {
+        self.context(context)?.get(id).map(|s| s.value().to_record())
+    }
+
+    /// Calls `f` with each session id of `context` (the order of the map), copying none.
+    pub fn for_each_id(&self, context: &str, mut f: impl FnMut(&str)) {
+        if let Some(sessions) = self.context(context) {
+            sessions.iter().for_each(|e| f(e.key()));
+        }
+    }
+
     pub fn get(&self, context: &str, id: &str) -> Option<Session> {
         self.context(context)?.get(id).map(|s| s.value().clone())
     }

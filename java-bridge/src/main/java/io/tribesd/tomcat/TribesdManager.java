@@ -3,11 +3,23 @@
  */
 package io.tribesd.tomcat;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.security.Principal;
+import java.util.List;
+import java.util.Map;
+
+import io.tribesd.tomcat.bridge.ChangeBatch;
 import io.tribesd.tomcat.bridge.NativeBridge;
 import io.tribesd.tomcat.bridge.NativeLoader;
+import io.tribesd.tomcat.bridge.SessionData;
 
+import org.apache.catalina.Cluster;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.LifecycleState;
+import org.apache.catalina.Session;
 import org.apache.catalina.ha.ClusterManager;
 import org.apache.catalina.ha.ClusterMessage;
 import org.apache.catalina.ha.session.ClusterManagerBase;
@@ -15,22 +27,48 @@ import org.apache.juli.logging.Log;
 import org.apache.juli.logging.LogFactory;
 
 /**
- * SKELETON, NOT A WORKING REPLICATION MANAGER. The {@code <Manager>} that will replace
- * {@code org.apache.catalina.ha.session.DeltaManager} in server.xml (issue 7).
+ * The {@code <Manager>} that replaces {@code org.apache.catalina.ha.session.DeltaManager} (inside a
+ * {@link TribesdCluster}). Sessions are replicated by the native node:
  *
- * <p>What it does today: at start it loads the native library and starts a native node (no
- * network yet); at stop it stops the node. Sessions are kept by {@link
- * org.apache.catalina.session.ManagerBase} in this JVM only: nothing is replicated, nothing is
- * received, and it says so in the log at start. Recording each request's changes into a
- * {@link io.tribesd.tomcat.bridge.ChangeBatch}, serving sessions replicated by other nodes, and
- * the DeltaManager attributes are still to come.
+ * <ul>
+ * <li>A request's changes to a session ({@link TribesdSession} records them) go to the node as ONE
+ * batch when ReplicationValve calls {@link #requestCompleted(String)}, which returns null (the
+ * valve sends nothing itself). An invalidation goes at once.</li>
+ * <li>Sessions replicated from other nodes stay in the native node until a request asks for one:
+ * {@link #findSession(String)} then reads it from the node and deserializes each attribute alone
+ * with the webapp's class loader (a value that does not deserialize loses that attribute only, and
+ * is logged with the session, attribute and class).</li>
+ * <li>Freshness rule: a session object in this manager's map is used as is only while the node
+ * says the session is primary here (its last change came through this node) or while it has
+ * changes not yet handed over; otherwise (another node changed it since) it is read again from the
+ * node. A session the node no longer holds (expired or invalidated elsewhere, renamed by another
+ * node) is dropped from the map, without telling the cluster.</li>
+ * </ul>
+ *
+ * <p>DeltaManager's attributes in server.xml are accepted; the node reads them from the same
+ * {@code <Manager>} element. Used without a TribesdCluster, the manager starts a node of its own
+ * without network (nothing is replicated, and the log says so).
  */
 public class TribesdManager extends ClusterManagerBase {
 
     private static final Log log = LogFactory.getLog(TribesdManager.class);
 
-    private volatile long node;
+    /** A copy read from the node and not used for this long is dropped from the map. */
+    private static final long EVICT_IDLE_MS = 60_000L;
+
+    private volatile long ownNode;
     private String name;
+
+    // DeltaManager's attributes: accepted here so server.xml keeps them; the native node reads
+    // their values from the same <Manager> element.
+    private int stateTransferTimeout = 60;
+    private boolean sendAllSessions = true;
+    private int sendAllSessionsSize = 1000;
+    private int sendAllSessionsWaitTime = 2000;
+    private boolean stateTimestampDrop = true;
+    private boolean expireSessionsOnShutdown = false;
+    private boolean notifySessionListenersOnReplication = true;
+    private boolean notifyContainerListenersOnReplication = true;
 
     /** The manager's name; the cluster sets it to the context's name (as DeltaManager's). */
     @Override
@@ -45,7 +83,11 @@ public class TribesdManager extends ClusterManagerBase {
 
     /** The native node's handle while started, else 0. */
     public long getNodeHandle() {
-        return node;
+        Cluster cluster = getCluster();
+        if (cluster instanceof TribesdCluster) {
+            return ((TribesdCluster) cluster).getNodeHandle();
+        }
+        return ownNode;
     }
 
     @Override
@@ -53,9 +95,12 @@ public class TribesdManager extends ClusterManagerBase {
         super.startInternal();
         try {
             String library = NativeLoader.load();
-            node = NativeBridge.start("{\"name\":\"" + jsonSafe(getName()) + "\"}");
-            log.warn("tribesd " + NativeBridge.version() + " (native library " + library + "): TribesdManager is a"
-                    + " skeleton; sessions of " + getName() + " are NOT replicated yet");
+            if (!(getCluster() instanceof TribesdCluster)) {
+                ownNode = NativeBridge.start("{\"name\":" + TribesdCluster.Json.quote(getName()) + "}");
+                log.warn("tribesd " + NativeBridge.version() + " (native library " + library + "): TribesdManager"
+                        + " for " + getName() + " is not inside a io.tribesd.tomcat.TribesdCluster: its sessions are"
+                        + " NOT replicated");
+            }
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             throw new LifecycleException("tribesd: cannot start the native node for " + getName() + ": "
                     + e.getMessage(), e);
@@ -66,26 +111,317 @@ public class TribesdManager extends ClusterManagerBase {
     @Override
     protected void stopInternal() throws LifecycleException {
         setState(LifecycleState.STOPPING);
-        long handle = node;
-        node = 0;
+        // Sessions end here without telling the cluster (DeltaManager's expireSessionsOnShutdown
+        // is the node's business).
+        for (Session s : findSessions()) {
+            if (s instanceof TribesdSession) {
+                ((TribesdSession) s).expire(true, false);
+            } else {
+                s.expire();
+            }
+        }
+        long handle = ownNode;
+        ownNode = 0;
         if (handle != 0) {
             NativeBridge.stop(handle);
         }
         super.stopInternal();
     }
 
-    /** Not yet: the native node will receive cluster messages itself. Ignored. */
     @Override
-    public void messageDataReceived(ClusterMessage msg) {
-        if (log.isDebugEnabled()) {
-            log.debug("tribesd: ignoring a cluster message routed by Tomcat's cluster (not implemented yet)");
+    public Session createEmptySession() {
+        return new TribesdSession(this);
+    }
+
+    @Override
+    public Session createSession(String sessionId) {
+        Session s = super.createSession(sessionId);
+        if (s instanceof TribesdSession) {
+            ((TribesdSession) s).startRecording(true);
+        }
+        return s;
+    }
+
+    @Override
+    public Session findSession(String id) throws IOException {
+        if (id == null) {
+            return null;
+        }
+        Session local = super.findSession(id);
+        long handle = getNodeHandle();
+        if (handle == 0 || getCluster() == null) {
+            return local;
+        }
+        if (local instanceof TribesdSession && ((TribesdSession) local).hasPendingChanges()) {
+            return local;
+        }
+        int state;
+        try {
+            state = NativeBridge.sessionState(handle, getName(), id);
+        } catch (RuntimeException e) {
+            log.warn("tribesd: cannot ask the node about a session of " + getName() + ": " + e.getMessage());
+            return local;
+        }
+        if (state == 1 && local != null) {
+            return local;
+        }
+        if (state == -1) {
+            if (local != null) {
+                drop(local);
+            }
+            return null;
+        }
+        byte[] data;
+        try {
+            data = NativeBridge.getSession(handle, getName(), id);
+        } catch (RuntimeException e) {
+            log.warn("tribesd: cannot read a session of " + getName() + " from the node: " + e.getMessage());
+            return local;
+        }
+        if (data == null) {
+            if (local != null) {
+                drop(local);
+            }
+            return null;
+        }
+        if (local != null) {
+            drop(local);
+        }
+        return materialize(SessionData.decode(data));
+    }
+
+    /** Forgets a session object here only: no listener, nothing sent. */
+    private void drop(Session s) {
+        remove(s, false);
+    }
+
+    private TribesdSession materialize(SessionData d) {
+        TribesdSession s = (TribesdSession) createEmptySession();
+        Principal principal = null;
+        if (d.principal != null) {
+            Object p = read(d.id, "principal", d.principal);
+            if (p instanceof Principal) {
+                principal = (Principal) p;
+            }
+        }
+        Map<String, Object> notes = new java.util.HashMap<>();
+        for (Map.Entry<String, byte[]> e : d.notes.entrySet()) {
+            if (TribesdSession.replicatedNote(e.getKey())) {
+                Object v = read(d.id, "note " + e.getKey(), e.getValue());
+                if (v != null) {
+                    notes.put(e.getKey(), v);
+                }
+            }
+        }
+        Map<String, Object> attributes = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, byte[]> e : d.attributes.entrySet()) {
+            Object v = read(d.id, e.getKey(), e.getValue());
+            if (v != null) {
+                attributes.put(e.getKey(), v);
+            }
+        }
+        s.fill(d, principal, notes, attributes);
+        s.startRecording(false);
+        add(s);
+        return s;
+    }
+
+    /** Deserializes one value with the webapp's class loader; null (logged) when it fails. */
+    private Object read(String sessionId, String what, byte[] bytes) {
+        try (ObjectInputStream in = getReplicationStream(bytes)) {
+            return in.readObject();
+        } catch (Exception | LinkageError e) {
+            log.warn("tribesd: session " + shortId(sessionId) + " of " + getName() + ": " + what
+                    + " could not be deserialized (" + className(bytes) + "), dropped from this copy: " + e);
+            return null;
         }
     }
 
-    /** Not yet: the request's changes will go to the native node as one batch. Returns null. */
+    /** The class name at the start of a serialized object, for messages. */
+    private static String className(byte[] b) {
+        // AC ED 00 05 73 72 <u16 len> <name>: an ordinary object with a new class descriptor.
+        if (b.length > 8 && (b[4] & 0xFF) == 0x73 && (b[5] & 0xFF) == 0x72) {
+            int len = ((b[6] & 0xFF) << 8) | (b[7] & 0xFF);
+            if (8 + len <= b.length) {
+                return "class " + new String(b, 8, len, java.nio.charset.StandardCharsets.UTF_8);
+            }
+        }
+        return "class unknown";
+    }
+
+    static String shortId(String id) {
+        return id == null ? "null" : (id.length() > 6 ? id.substring(0, 6) + "..." : id);
+    }
+
+    /**
+     * The end of a request (ReplicationValve): the session's changes go to the node as one batch
+     * (or an access when nothing changed). Returns null: the node sends what is needed.
+     */
     @Override
     public ClusterMessage requestCompleted(String sessionId) {
+        Session s = sessions.get(sessionId);
+        if (s instanceof TribesdSession && s.isValid()) {
+            submit((TribesdSession) s);
+        }
         return null;
+    }
+
+    /** Hands the session's pending changes to the node. */
+    void submit(TribesdSession s) {
+        long handle = getNodeHandle();
+        if (handle == 0) {
+            return;
+        }
+        Object[] taken = s.takeChanges();
+        if (taken == null) {
+            return;
+        }
+        String id = (String) taken[0];
+        @SuppressWarnings("unchecked")
+        List<TribesdSession.Op> ops = (List<TribesdSession.Op>) taken[1];
+        try {
+            NativeBridge.requestCompleted(handle, batch(id, ops).toByteArray());
+            s.submitted();
+        } catch (RuntimeException e) {
+            String msg = String.valueOf(e.getMessage());
+            if (msg.contains("no session") && !s.isExpiring()) {
+                // The node lost it (expired or removed elsewhere while in use here): send it whole.
+                try {
+                    NativeBridge.requestCompleted(handle, whole(s).toByteArray());
+                    s.submitted();
+                    return;
+                } catch (RuntimeException again) {
+                    msg = msg + "; sending it whole: " + again.getMessage();
+                }
+            }
+            log.warn("tribesd: the changes of session " + shortId(id) + " of " + getName()
+                    + " were not replicated: " + msg);
+        }
+    }
+
+    private ChangeBatch batch(String id, List<TribesdSession.Op> ops) {
+        ChangeBatch b = new ChangeBatch(getName(), id);
+        for (TribesdSession.Op op : ops) {
+            switch (op.kind) {
+            case TribesdSession.CREATE:
+                b.create(Integer.valueOf(op.number));
+                break;
+            case TribesdSession.SET_ATTRIBUTE: {
+                byte[] v = serialize(id, op.name, op.value);
+                if (v != null) {
+                    b.setAttribute(op.name, v);
+                }
+                break;
+            }
+            case TribesdSession.REMOVE_ATTRIBUTE:
+                b.removeAttribute(op.name);
+                break;
+            case TribesdSession.SET_MAX_INACTIVE:
+                b.setMaxInactiveInterval(op.number);
+                break;
+            case TribesdSession.SET_PRINCIPAL:
+                b.setPrincipal(op.value == null ? null : serialize(id, "principal", op.value));
+                break;
+            case TribesdSession.SET_AUTH_TYPE:
+                b.setAuthType((String) op.value);
+                break;
+            case TribesdSession.SET_NOTE: {
+                byte[] v = serialize(id, "note " + op.name, op.value);
+                if (v != null) {
+                    b.setNote(op.name, v);
+                }
+                break;
+            }
+            case TribesdSession.REMOVE_NOTE:
+                b.removeNote(op.name);
+                break;
+            case TribesdSession.CHANGE_ID:
+                b.changeId(op.name);
+                break;
+            case TribesdSession.INVALIDATE:
+                b.invalidate();
+                break;
+            default:
+                throw new IllegalStateException("unknown op " + op.kind);
+            }
+        }
+        if (b.size() == 0) {
+            b.access();
+        }
+        return b;
+    }
+
+    /** The whole session as a new one (create and every attribute). */
+    private ChangeBatch whole(TribesdSession s) {
+        String id = s.getIdInternal();
+        ChangeBatch b = new ChangeBatch(getName(), id);
+        b.create(Integer.valueOf(s.getMaxInactiveInterval()));
+        for (Map.Entry<String, Object> e : s.attributeMap().entrySet()) {
+            byte[] v = serialize(id, e.getKey(), e.getValue());
+            if (v != null) {
+                b.setAttribute(e.getKey(), v);
+            }
+        }
+        if (s.getPrincipal() != null) {
+            b.setPrincipal(serialize(id, "principal", s.getPrincipal()));
+        }
+        if (s.getAuthType() != null) {
+            b.setAuthType(s.getAuthType());
+        }
+        return b;
+    }
+
+    /** One value as a standalone Java stream; null (logged) when it cannot be serialized. */
+    private byte[] serialize(String sessionId, String what, Object value) {
+        try {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream(128);
+            try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+                out.writeObject(value);
+            }
+            return bytes.toByteArray();
+        } catch (IOException | RuntimeException e) {
+            log.warn("tribesd: session " + shortId(sessionId) + " of " + getName() + ": " + what + " ("
+                    + (value == null ? "null" : value.getClass().getName()) + ") could not be serialized, not"
+                    + " replicated: " + e);
+            return null;
+        }
+    }
+
+    /**
+     * Expiry, and the eviction of copies read from the node: a copy that another node changed
+     * since, or that was not used for a minute, is dropped (it is read again when asked for).
+     */
+    @Override
+    public void processExpires() {
+        long handle = getNodeHandle();
+        long now = System.currentTimeMillis();
+        for (Session s : findSessions()) {
+            if (!(s instanceof TribesdSession) || handle == 0) {
+                continue;
+            }
+            TribesdSession t = (TribesdSession) s;
+            if (t.hasPendingChanges()) {
+                continue;
+            }
+            int state;
+            try {
+                state = NativeBridge.sessionState(handle, getName(), t.getIdInternal());
+            } catch (RuntimeException e) {
+                continue;
+            }
+            if (state != 1 && now - t.getThisAccessedTimeInternal() > EVICT_IDLE_MS) {
+                drop(t);
+            }
+        }
+        super.processExpires();
+    }
+
+    /** Messages are received by the native node; nothing reaches this method. */
+    @Override
+    public void messageDataReceived(ClusterMessage msg) {
+        if (log.isDebugEnabled()) {
+            log.debug("tribesd: ignoring a cluster message routed by the Java cluster (the native node receives)");
+        }
     }
 
     @Override
@@ -97,6 +433,14 @@ public class TribesdManager extends ClusterManagerBase {
     public ClusterManager cloneFromTemplate() {
         TribesdManager result = new TribesdManager();
         clone(result);
+        result.stateTransferTimeout = stateTransferTimeout;
+        result.sendAllSessions = sendAllSessions;
+        result.sendAllSessionsSize = sendAllSessionsSize;
+        result.sendAllSessionsWaitTime = sendAllSessionsWaitTime;
+        result.stateTimestampDrop = stateTimestampDrop;
+        result.expireSessionsOnShutdown = expireSessionsOnShutdown;
+        result.notifySessionListenersOnReplication = notifySessionListenersOnReplication;
+        result.notifyContainerListenersOnReplication = notifyContainerListenersOnReplication;
         return result;
     }
 
@@ -109,20 +453,67 @@ public class TribesdManager extends ClusterManagerBase {
     public void unload() {
     }
 
-    private static String jsonSafe(String s) {
-        if (s == null) {
-            return "";
-        }
-        StringBuilder sb = new StringBuilder(s.length());
-        for (char c : s.toCharArray()) {
-            if (c == '"' || c == '\\') {
-                sb.append('\\').append(c);
-            } else if (c < 0x20) {
-                sb.append(String.format("\\u%04x", (int) c));
-            } else {
-                sb.append(c);
-            }
-        }
-        return sb.toString();
+    public int getStateTransferTimeout() {
+        return stateTransferTimeout;
+    }
+
+    public void setStateTransferTimeout(int v) {
+        stateTransferTimeout = v;
+    }
+
+    public boolean isSendAllSessions() {
+        return sendAllSessions;
+    }
+
+    public void setSendAllSessions(boolean v) {
+        sendAllSessions = v;
+    }
+
+    public int getSendAllSessionsSize() {
+        return sendAllSessionsSize;
+    }
+
+    public void setSendAllSessionsSize(int v) {
+        sendAllSessionsSize = v;
+    }
+
+    public int getSendAllSessionsWaitTime() {
+        return sendAllSessionsWaitTime;
+    }
+
+    public void setSendAllSessionsWaitTime(int v) {
+        sendAllSessionsWaitTime = v;
+    }
+
+    public boolean isStateTimestampDrop() {
+        return stateTimestampDrop;
+    }
+
+    public void setStateTimestampDrop(boolean v) {
+        stateTimestampDrop = v;
+    }
+
+    public boolean isExpireSessionsOnShutdown() {
+        return expireSessionsOnShutdown;
+    }
+
+    public void setExpireSessionsOnShutdown(boolean v) {
+        expireSessionsOnShutdown = v;
+    }
+
+    public boolean isNotifySessionListenersOnReplication() {
+        return notifySessionListenersOnReplication;
+    }
+
+    public void setNotifySessionListenersOnReplication(boolean v) {
+        notifySessionListenersOnReplication = v;
+    }
+
+    public boolean isNotifyContainerListenersOnReplication() {
+        return notifyContainerListenersOnReplication;
+    }
+
+    public void setNotifyContainerListenersOnReplication(boolean v) {
+        notifyContainerListenersOnReplication = v;
     }
 }

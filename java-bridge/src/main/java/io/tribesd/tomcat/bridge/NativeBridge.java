@@ -31,7 +31,9 @@ public final class NativeBridge {
      * Starts a node.
      *
      * @param configJson the node's configuration as a JSON object ({@code workerThreads},
-     *     {@code name}); empty or null for the defaults. Unknown fields are refused.
+     *     {@code name}, {@code serverXml}, {@code clusterHost}, {@code contexts}: [{@code name},
+     *     {@code sessionTimeout}], {@code controlSocket}, {@code memberWaitMs}); empty or null for
+     *     the defaults (a node without network). Unknown fields are refused.
      * @return the node's handle, never 0
      */
     public static native long start(String configJson);
@@ -41,13 +43,39 @@ public final class NativeBridge {
 
     /**
      * Hands over every change one request made to one session ({@link ChangeBatch}). Returns
-     * without waiting for the network.
+     * once the node applied them and queued its messages, never waiting for the network.
      *
      * @return the number of changes taken
      * @throws IllegalArgumentException when the batch is malformed (nothing is applied)
+     * @throws IllegalStateException when the node refused the changes (unknown session, ...)
      */
     public static native int requestCompleted(long handle, byte[] batch);
 
     /** The node's counters as a JSON object (diagnostics and tests). */
     public static native String stats(long handle);
+
+    /**
+     * Holds one more context (a webapp started after the node). Its sessions are received from
+     * then on; contexts passed at start are also asked for their state.
+     *
+     * @return false if the node already held it (or has no cluster)
+     */
+    public static native boolean addContext(long handle, String name, int sessionTimeoutMinutes);
+
+    /**
+     * One session the node holds ({@link SessionData} reads it), or null when it holds none with
+     * this id.
+     *
+     * @throws IllegalStateException when the node does not hold the context
+     */
+    public static native byte[] getSession(long handle, String context, String id);
+
+    /** -1: no such session; 0: held as a backup (last changed by another node); 1: primary here. */
+    public static native int sessionState(long handle, String context, String id);
+
+    /** The ids of the sessions the node holds for {@code context}. */
+    public static native String[] sessionIds(long handle, String context);
+
+    /** How many members the node sees now (0 without a cluster). */
+    public static native int memberCount(long handle);
 }

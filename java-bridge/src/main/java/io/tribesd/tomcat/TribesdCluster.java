@@ -1,0 +1,265 @@
+/*
+ * Licensed under the Apache License, Version 2.0.
+ */
+package io.tribesd.tomcat;
+
+import java.io.File;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import io.tribesd.tomcat.bridge.NativeBridge;
+import io.tribesd.tomcat.bridge.NativeLoader;
+
+import org.apache.catalina.Container;
+import org.apache.catalina.Context;
+import org.apache.catalina.Host;
+import org.apache.catalina.Lifecycle;
+import org.apache.catalina.LifecycleEvent;
+import org.apache.catalina.LifecycleException;
+import org.apache.catalina.LifecycleListener;
+import org.apache.catalina.LifecycleState;
+import org.apache.catalina.ha.ClusterManager;
+import org.apache.catalina.ha.ClusterMessage;
+import org.apache.catalina.ha.tcp.SimpleTcpCluster;
+import org.apache.catalina.tribes.Member;
+import org.apache.juli.logging.Log;
+import org.apache.juli.logging.LogFactory;
+
+/**
+ * The {@code <Cluster>} that replaces {@code org.apache.catalina.ha.tcp.SimpleTcpCluster} in
+ * server.xml: every child element of the howto configuration stays valid (the {@code <Channel>}
+ * and its parts are read by the Digester as usual, but never started: this class opens no Tribes
+ * socket), the {@code <Valve>}s are installed as SimpleTcpCluster installs them, and the cluster
+ * node is the native one (crates/tribes-jni), configured from the same {@code <Cluster>} element
+ * of the server.xml file.
+ *
+ * <p>The native node starts once the cluster's container (Engine or Host) has started, that is
+ * once every webapp deployed at startup has registered its {@link TribesdManager}, so that it
+ * holds their contexts from the start (and asks the cluster for their sessions). A webapp started
+ * later is added to the running node (its sessions are received from then on).
+ *
+ * <p>Attributes, besides SimpleTcpCluster's: {@code serverXml} (default
+ * {@code ${catalina.base}/conf/server.xml}), {@code workerThreads} (the native node's threads,
+ * default 2), {@code controlSocket} (a path for {@code tribesd sessions --control-socket}).
+ */
+public class TribesdCluster extends SimpleTcpCluster {
+
+    private static final Log log = LogFactory.getLog(TribesdCluster.class);
+
+    private volatile long node;
+    private String serverXml;
+    private int workerThreads = 2;
+    private String controlSocket;
+    private final List<String> heldAtStart = new ArrayList<>();
+
+    private final LifecycleListener starter = new LifecycleListener() {
+        @Override
+        public void lifecycleEvent(LifecycleEvent event) {
+            if (Lifecycle.AFTER_START_EVENT.equals(event.getType())) {
+                startNode();
+            }
+        }
+    };
+
+    public String getServerXml() {
+        return serverXml;
+    }
+
+    public void setServerXml(String serverXml) {
+        this.serverXml = serverXml;
+    }
+
+    public int getWorkerThreads() {
+        return workerThreads;
+    }
+
+    public void setWorkerThreads(int workerThreads) {
+        this.workerThreads = workerThreads;
+    }
+
+    public String getControlSocket() {
+        return controlSocket;
+    }
+
+    public void setControlSocket(String controlSocket) {
+        this.controlSocket = controlSocket;
+    }
+
+    /** The native node's handle once started, else 0. */
+    public long getNodeHandle() {
+        return node;
+    }
+
+    @Override
+    protected void startInternal() throws LifecycleException {
+        log.info("tribesd: starting the cluster; the <Channel> of server.xml is not started, the native node"
+                + " (configured from the same <Cluster>) replaces it");
+        try {
+            NativeLoader.load();
+        } catch (UnsatisfiedLinkError e) {
+            throw new LifecycleException(e.getMessage(), e);
+        }
+        checkDefaults();
+        registerClusterValve();
+        Container container = getContainer();
+        if (container != null) {
+            container.addLifecycleListener(starter);
+        }
+        setState(LifecycleState.STARTING);
+    }
+
+    /** Starts the native node with the contexts registered so far. */
+    synchronized void startNode() {
+        if (node != 0) {
+            return;
+        }
+        StringBuilder json = new StringBuilder(256);
+        json.append("{\"name\":").append(Json.quote("cluster"));
+        json.append(",\"workerThreads\":").append(workerThreads);
+        json.append(",\"serverXml\":").append(Json.quote(serverXmlPath()));
+        if (getContainer() instanceof Host) {
+            json.append(",\"clusterHost\":").append(Json.quote(getContainer().getName()));
+        }
+        if (controlSocket != null && !controlSocket.isEmpty()) {
+            json.append(",\"controlSocket\":").append(Json.quote(controlSocket));
+        }
+        json.append(",\"contexts\":[");
+        boolean first = true;
+        heldAtStart.clear();
+        for (Map.Entry<String, ClusterManager> e : getManagers().entrySet()) {
+            if (!first) {
+                json.append(',');
+            }
+            first = false;
+            json.append("{\"name\":").append(Json.quote(e.getKey()));
+            Context context = e.getValue().getContext();
+            if (context != null) {
+                json.append(",\"sessionTimeout\":").append(context.getSessionTimeout());
+            }
+            json.append('}');
+            heldAtStart.add(e.getKey());
+        }
+        json.append("]}");
+        try {
+            node = NativeBridge.start(json.toString());
+            log.info("tribesd " + NativeBridge.version() + ": native cluster node started (" + serverXmlPath()
+                    + "), holding " + heldAtStart);
+        } catch (RuntimeException e) {
+            log.error("tribesd: the native cluster node did not start; sessions are NOT replicated: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    private String serverXmlPath() {
+        if (serverXml != null && !serverXml.isEmpty()) {
+            return new File(serverXml).isAbsolute() ? serverXml
+                    : new File(System.getProperty("catalina.base", "."), serverXml).getPath();
+        }
+        return new File(System.getProperty("catalina.base", "."), "conf/server.xml").getPath();
+    }
+
+    @Override
+    public void registerManager(org.apache.catalina.Manager manager) {
+        super.registerManager(manager);
+        long handle = node;
+        if (handle != 0 && manager instanceof ClusterManager) {
+            String name = ((ClusterManager) manager).getName();
+            Context context = manager.getContext();
+            int timeout = context == null ? 30 : context.getSessionTimeout();
+            if (NativeBridge.addContext(handle, name, timeout)) {
+                log.info("tribesd: now holding " + name + " (started after the node: its sessions are received"
+                        + " from now on, none are asked for)");
+            }
+        }
+    }
+
+    @Override
+    protected void stopInternal() throws LifecycleException {
+        setState(LifecycleState.STOPPING);
+        Container container = getContainer();
+        if (container != null) {
+            container.removeLifecycleListener(starter);
+        }
+        long handle;
+        synchronized (this) {
+            handle = node;
+            node = 0;
+        }
+        if (handle != 0) {
+            try {
+                NativeBridge.stop(handle);
+            } catch (RuntimeException e) {
+                log.warn("tribesd: stopping the native node: " + e.getMessage());
+            }
+        }
+        this.managers.clear();
+        unregisterClusterValve();
+    }
+
+    /** Messages are sent by the native node; nothing goes through this object. */
+    @Override
+    public void send(ClusterMessage msg) {
+        logIgnored(msg);
+    }
+
+    @Override
+    public void send(ClusterMessage msg, Member dest) {
+        logIgnored(msg);
+    }
+
+    @Override
+    public void send(ClusterMessage msg, Member dest, int sendOptions) {
+        logIgnored(msg);
+    }
+
+    private static void logIgnored(ClusterMessage msg) {
+        if (log.isDebugEnabled()) {
+            log.debug("tribesd: not sending " + (msg == null ? "null" : msg.getClass().getName())
+                    + " through the Java cluster (the native node replicates)");
+        }
+    }
+
+    /**
+     * True while the native node runs, members or not: ReplicationValve then always hands the
+     * request to {@link TribesdManager#requestCompleted(String)}, and the node decides what to send.
+     */
+    @Override
+    public boolean hasMembers() {
+        return node != 0;
+    }
+
+    /** The native node's members are not Tribes {@code Member} objects; see {@code tribesd members}. */
+    @Override
+    public Member[] getMembers() {
+        return new Member[0];
+    }
+
+    @Override
+    public Member getLocalMember() {
+        return null;
+    }
+
+    /** Minimal JSON string quoting. */
+    static final class Json {
+        private Json() {
+        }
+
+        static String quote(String s) {
+            if (s == null) {
+                return "null";
+            }
+            StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+            for (char c : s.toCharArray()) {
+                if (c == '"' || c == '\\') {
+                    sb.append('\\').append(c);
+                } else if (c < 0x20) {
+                    sb.append(String.format("\\u%04x", (int) c));
+                } else {
+                    sb.append(c);
+                }
+            }
+            return sb.append('"').toString();
+        }
+    }
+}
