@@ -20,8 +20,10 @@ test: setup
 java-bridge: setup
 	CARGO=$(CARGO) java-bridge/build.sh
 
-# Two stock Tomcat nodes and a tribesd node in a private network namespace, until Ctrl-C.
-demo: setup
+# Two stock Tomcat 10.1 nodes and two with our Manager jar, tests/webapp at /app, in a private
+# network namespace (as root; otherwise our two nodes with static members on 127.0.0.1): URLs,
+# `tribesd members`, a counter round-robin over the nodes, until Ctrl-C (or DEMO_SECONDS).
+demo: setup java-bridge
 	$(CARGO) build -p tribesd -p tomcat-harness --bin demo
 	./target/debug/demo
 

@@ -201,7 +201,10 @@ fn node_config(name: &str, index: u16) -> NodeConfig {
     let mut c = NodeConfig::new(name, index)
         .with_webapp(APP)
         .with_manager_attribute("stateTransferTimeout", &TRANSFER_TIMEOUT.as_secs().to_string())
-        .with_jvm_option(HEAP);
+        .with_jvm_option(HEAP)
+        // Tomcat's 3 s ack timeout covers the whole send; one 113 MB DATA message on a loaded
+        // 2-core machine can take longer, for any receiver. Same value for both stock senders.
+        .with_transport_attribute("timeout", "60000");
     // DeltaManager's FINE lines time the transfer; DeltaSession's (one per session) would slow it.
     c.log_levels.push(("org.apache.catalina.ha.session.DeltaManager".into(), "FINE".into()));
     c

@@ -845,6 +845,19 @@ pub struct ObjectWriter {
     handles: u32,
     max_depth: usize,
     shared: Identities,
+    /// What [`ObjectWriter::write_boxed`] learnt since the last reset.
+    boxes: BoxMemo,
+}
+
+/// Handles of boxed values and their class descriptors, learnt from what the general path wrote
+/// (see [`ObjectWriter::write_boxed`]); forgotten at a reset.
+#[derive(Debug, Clone, Default)]
+struct BoxMemo {
+    /// Per [`Boxed::kind`]: the handle of the class descriptor a new box of that class refers to.
+    desc: [Option<u32>; 3],
+    /// Per [`Boxed::cache_index`]: the handle of that `valueOf` cache object (empty until the
+    /// first one is learnt).
+    cached: Vec<Option<u32>>,
 }
 
 impl Default for ObjectWriter {
@@ -862,6 +875,7 @@ impl ObjectWriter {
             handles: 0,
             max_depth: Limits::default().max_depth,
             shared: Identities::default(),
+            boxes: BoxMemo::default(),
         }
     }
 
@@ -989,9 +1003,60 @@ impl ObjectWriter {
         self.write_boxed(Boxed::Long(v));
     }
 
+    /// `writeObject` of a boxed value. The general path builds a model of the box and looks its
+    /// descriptor (and, for a `valueOf` cache object, the box) up among the identities written
+    /// before: about a microsecond, and state transfers write millions of boxes. So what that
+    /// path wrote is remembered, and the same call is answered from memory afterwards with the
+    /// same bytes:
+    ///
+    /// - a cache object it wrote as `TC_REFERENCE h` is `TC_REFERENCE h` again;
+    /// - a new box it wrote as `TC_OBJECT TC_REFERENCE d` and the value is that again, with
+    ///   the next handle, for every new box of the class.
+    ///
+    /// Both hold until the reset: the identities are only added to, so a lookup that found `h`
+    /// or `d` finds them again. A cache object written anew is not remembered (a later value may
+    /// share it, which only the general path records).
     fn write_boxed(&mut self, b: Boxed) {
+        let cached = b.cache_index().and_then(|i| self.boxes.cached.get(i).copied().flatten());
+        if let Some(h) = cached {
+            self.flush();
+            self.out.push(TC_REFERENCE);
+            self.out.extend_from_slice(&(BASE_WIRE_HANDLE + h).to_be_bytes());
+            return;
+        }
+        if let (None, Some(d)) = (b.cache_index(), self.boxes.desc[b.kind()]) {
+            self.flush();
+            self.out.extend_from_slice(&[TC_OBJECT, TC_REFERENCE]);
+            self.out.extend_from_slice(&(BASE_WIRE_HANDLE + d).to_be_bytes());
+            b.write_value(&mut self.out);
+            self.handles += 1;
+            return;
+        }
+        self.flush();
+        let start = self.out.len();
         let (model, v) = boxed_model(b);
         self.emit(&model, &v).expect("a boxed value always writes");
+        self.learn_boxed(b, start);
+    }
+
+    /// Remembers what [`ObjectWriter::write_boxed`]'s general path wrote for `b` from `start`.
+    fn learn_boxed(&mut self, b: Boxed, start: usize) {
+        let handle = |at: &[u8]| u32::from_be_bytes([at[0], at[1], at[2], at[3]]).wrapping_sub(BASE_WIRE_HANDLE);
+        let mut value = Vec::with_capacity(8);
+        b.write_value(&mut value);
+        match &self.out[start..] {
+            [TC_REFERENCE, h @ ..] if h.len() == 4 => {
+                if let Some(i) = b.cache_index() {
+                    let memo = &mut self.boxes.cached;
+                    memo.resize(Boxed::CACHE_SLOTS, None);
+                    memo[i] = Some(handle(h));
+                }
+            }
+            [TC_OBJECT, TC_REFERENCE, rest @ ..] if rest.len() == 4 + value.len() && rest[4..] == value[..] => {
+                self.boxes.desc[b.kind()] = Some(handle(rest));
+            }
+            _ => {}
+        }
     }
 
     /// `reset()`: drains, writes `TC_RESET`, and numbers handles from `0x7E0000` again; nothing
@@ -1001,6 +1066,7 @@ impl ObjectWriter {
         self.out.push(TC_RESET);
         self.handles = 0;
         self.shared = Identities::default();
+        self.boxes = BoxMemo::default();
     }
 
     /// Writes one value of `stream` as a new object graph: every item it reaches is written in
@@ -1108,6 +1174,40 @@ enum Boxed {
     Boolean(bool),
     Integer(i32),
     Long(i64),
+}
+
+impl Boxed {
+    /// Slots of [`Boxed::cache_index`]: `Boolean` 2, `Integer` 256, `Long` 256.
+    const CACHE_SLOTS: usize = 2 + 256 + 256;
+
+    /// Which class: 0 `Boolean`, 1 `Integer`, 2 `Long`.
+    fn kind(self) -> usize {
+        match self {
+            Boxed::Boolean(_) => 0,
+            Boxed::Integer(_) => 1,
+            Boxed::Long(_) => 2,
+        }
+    }
+
+    /// Where the object is in the `valueOf` caches (every `Boolean`, `Integer` and `Long` in
+    /// -128..=127), if it is.
+    fn cache_index(self) -> Option<usize> {
+        let small = |v: i64| (-128..=127).contains(&v).then(|| (v + 128) as usize);
+        match self {
+            Boxed::Boolean(v) => Some(usize::from(v)),
+            Boxed::Integer(v) => small(i64::from(v)).map(|i| 2 + i),
+            Boxed::Long(v) => small(v).map(|i| 2 + 256 + i),
+        }
+    }
+
+    /// The class data: the `value` field.
+    fn write_value(self, out: &mut Vec<u8>) {
+        match self {
+            Boxed::Boolean(v) => out.push(u8::from(v)),
+            Boxed::Integer(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Boxed::Long(v) => out.extend_from_slice(&v.to_be_bytes()),
+        }
+    }
 }
 
 /// A model holding one boxed value as a fresh `ObjectOutputStream` writes it.
@@ -1240,6 +1340,69 @@ mod tests {
         let mut expect = STREAM_HEADER.to_vec();
         expect.extend_from_slice(&[TC_BLOCKDATA, 8, 0, 0, 0, 7, 0, 0, 0, 8]);
         assert_eq!(w.finish(), expect);
+    }
+
+    #[test]
+    fn boxes_answered_from_memory_are_the_bytes_of_the_general_path() {
+        // The same calls through write_boxed (which remembers) and through the model each time.
+        let general = |w: &mut ObjectWriter, b: Boxed| {
+            let (model, v) = boxed_model(b);
+            w.emit(&model, &v).unwrap();
+        };
+        let values = [
+            Boxed::Long(1_700_000_000_000),
+            Boxed::Integer(1800),
+            Boxed::Boolean(true),
+            Boxed::Integer(5),
+            Boxed::Long(-128),
+            Boxed::Long(127),
+            Boxed::Long(128),
+            Boxed::Integer(-129),
+            Boxed::Boolean(false),
+            Boxed::Integer(i32::MIN),
+            Boxed::Long(i64::MAX),
+        ];
+        let (mut fast, mut slow) = (ObjectWriter::new(), ObjectWriter::new());
+        for round in 0..4 {
+            for (i, &b) in values.iter().chain(values.iter().rev()).enumerate() {
+                fast.write_boxed(b);
+                general(&mut slow, b);
+                if (i + round) % 7 == 0 {
+                    for w in [&mut fast, &mut slow] {
+                        w.write_i32(i as i32);
+                        w.embed(&INTEGER_0).unwrap();
+                        w.write_shared_string("name");
+                    }
+                }
+            }
+            assert_eq!(fast.handles(), slow.handles());
+            let learnt = fast.boxes.cached.iter().flatten().count();
+            assert!(fast.boxes.desc[1..].iter().all(Option::is_some) && learnt == 5, "memory used: {:?}", fast.boxes);
+            if round == 1 {
+                fast.reset();
+                slow.reset();
+            }
+        }
+        assert_eq!(fast.finish(), slow.finish());
+    }
+
+    #[test]
+    fn boxes_after_an_embedded_stream_share_its_objects() {
+        // Integer.valueOf(0) and the Integer descriptor come from the embedded stream first.
+        let mut w = ObjectWriter::new();
+        w.embed(&INTEGER_0).unwrap();
+        for _ in 0..3 {
+            w.write_integer(0);
+            w.write_integer(1000);
+        }
+        let s = parse(&w.finish()).unwrap();
+        let v: Vec<&Value> = s.values().collect();
+        let first = v[0].item().unwrap();
+        for pair in v[1..].chunks(2) {
+            assert_eq!(pair[0], &Value::Ref(first), "Integer.valueOf(0) is the embedded one");
+            let Some(Item::Object(o)) = s.resolve(pair[1]) else { panic!("{:?}", pair[1]) };
+            assert!(matches!((pair[1], &o.class), (Value::New(_), Value::Ref(_))));
+        }
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub fn run_java_script(script: &str, args: &[&str], stdin: &[u8]) -> String {
     String::from_utf8(out.stdout).expect("java output is UTF-8")
 }
 
+pub mod bridge;
 pub mod http;
 pub mod java_peer;
 pub mod netns;

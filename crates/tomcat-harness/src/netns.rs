@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 
 /// A network namespace that lives as long as this value.
 pub struct NetNs {
-    holder: Child,
+    /// `None` for [`NetNs::current`].
+    holder: Option<Child>,
 }
 
 impl NetNs {
@@ -46,7 +47,28 @@ impl NetNs {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        Ok(NetNs { holder })
+        Ok(NetNs { holder: Some(holder) })
+    }
+
+    /// The namespace this process is in: programs run directly, without `nsenter`, and nothing
+    /// keeps their traffic on this machine. For `make demo` without root (static membership on
+    /// 127.0.0.1); tests use [`NetNs::for_test`].
+    pub fn current() -> NetNs {
+        NetNs { holder: None }
+    }
+
+    /// Whether this is a private namespace (not [`NetNs::current`]).
+    pub fn is_private(&self) -> bool {
+        self.holder.is_some()
+    }
+
+    /// The shell words that run a program inside the namespace (`nsenter --net=/proc/PID/ns/net
+    /// --`), empty for [`NetNs::current`]; for commands printed to a user.
+    pub fn enter_prefix(&self) -> String {
+        match self.pid() {
+            Some(pid) => format!("nsenter --net=/proc/{pid}/ns/net -- "),
+            None => String::new(),
+        }
     }
 
     /// The namespace a test runs in, or `None` with a line saying why when namespaces cannot be
@@ -71,23 +93,28 @@ impl NetNs {
     }
 
     /// The pid whose namespace programs join: the `sh` that `unshare --fork` started.
-    fn pid(&self) -> u32 {
+    fn pid(&self) -> Option<u32> {
         // unshare --fork runs sh as its child; nsenter can target unshare itself, whose network
         // namespace is the new one too (unshare switches before forking).
-        self.holder.id()
+        self.holder.as_ref().map(Child::id)
     }
 
     /// A command that runs `program` inside the namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let Some(pid) = self.pid() else {
+            return Command::new(program);
+        };
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/proc/{}/ns/net", self.pid())).arg("--").arg(program);
+        c.arg(format!("--net=/proc/{pid}/ns/net")).arg("--").arg(program);
         c
     }
 }
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
+        if let Some(holder) = &mut self.holder {
+            let _ = holder.kill();
+            let _ = holder.wait();
+        }
     }
 }

@@ -1,7 +1,12 @@
-//! A stock Tomcat cluster node for interop tests: its own CATALINA_BASE with the cluster-howto
+//! A Tomcat cluster node for interop tests: its own CATALINA_BASE with the cluster-howto
 //! configuration (SimpleTcpCluster, DeltaManager, McastService, NioReceiver, PooledParallelSender,
 //! TcpFailureDetector, MessageDispatchInterceptor, ReplicationValve, JvmRouteBinderValve), bound
 //! to 127.0.0.1, started with `-Djava.net.preferIPv4Stack=true` inside a test's namespace.
+//!
+//! A node is stock by default. [`NodeConfig::with_tribesd_jar`] makes it one of ours: the bridge
+//! jar (`java-bridge/`, see [`crate::bridge`]) in `$CATALINA_BASE/lib` and
+//! `io.tribesd.tomcat.TribesdCluster` / `TribesdManager` in place of SimpleTcpCluster /
+//! DeltaManager, every other element of the howto configuration kept.
 //!
 //! Session tests deploy the `<distributable/>` webapp of `tests/webapp` ([`NodeConfig::with_webapp`])
 //! and talk to it with [`crate::http`].
@@ -29,6 +34,8 @@ pub struct NodeConfig {
     pub membership_port: u16,
     /// Elements added after the howto's interceptors, inside `<Channel>`.
     pub channel_extra: String,
+    /// Extra attributes of the PooledParallelSender `<Transport>`, e.g. ` timeout="60000"`.
+    pub transport_extra: String,
     /// Context paths (`/app`, `""` for ROOT) at which `tests/webapp` is deployed: copied into
     /// `CATALINA_BASE/webapps` under Tomcat's directory name for the path (`app`, `ROOT`, `a#b`).
     pub webapps: Vec<String>,
@@ -42,6 +49,37 @@ pub struct NodeConfig {
     pub log_levels: Vec<(String, String)>,
     /// JVM options after the harness's own (`-Xmx2g` here overrides the default `-Xmx256m`).
     pub jvm_options: Vec<String>,
+    /// Stock, or with our Manager jar.
+    pub kind: NodeKind,
+}
+
+/// Which cluster implementation a node runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NodeKind {
+    /// SimpleTcpCluster and DeltaManager.
+    #[default]
+    Stock,
+    /// `io.tribesd.tomcat.TribesdCluster` and `TribesdManager`, with `jar` (the bridge jar for the
+    /// node's Tomcat line) copied into `$CATALINA_BASE/lib`, where Tomcat's common class loader
+    /// finds it, and `TRIBESD_LOG=info` for the native node's log.
+    Tribesd { jar: PathBuf },
+}
+
+const STOCK_CLUSTER: &str = "org.apache.catalina.ha.tcp.SimpleTcpCluster";
+const STOCK_MANAGER: &str = "org.apache.catalina.ha.session.DeltaManager";
+/// Our `<Cluster className>`.
+pub const TRIBESD_CLUSTER: &str = "io.tribesd.tomcat.TribesdCluster";
+/// Our `<Manager className>`.
+pub const TRIBESD_MANAGER: &str = "io.tribesd.tomcat.TribesdManager";
+
+impl NodeKind {
+    /// The `<Cluster>` and `<Manager>` class names.
+    pub fn class_names(&self) -> (&'static str, &'static str) {
+        match self {
+            NodeKind::Stock => (STOCK_CLUSTER, STOCK_MANAGER),
+            NodeKind::Tribesd { .. } => (TRIBESD_CLUSTER, TRIBESD_MANAGER),
+        }
+    }
 }
 
 /// Where `server.xml` puts the `<Cluster>`.
@@ -65,12 +103,34 @@ impl NodeConfig {
             membership_extra: String::new(),
             membership_port: 45564,
             channel_extra: String::new(),
+            transport_extra: String::new(),
             webapps: Vec::new(),
             cluster_in: ClusterIn::Engine,
             manager_attributes: Vec::new(),
             log_levels: Vec::new(),
             jvm_options: Vec::new(),
+            kind: NodeKind::Stock,
         }
+    }
+
+    /// Runs the node with our Manager: `jar` (the bridge jar for the node's Tomcat line, from
+    /// [`crate::bridge::jar_for`] or [`crate::bridge::built_jar`]) in `$CATALINA_BASE/lib` and
+    /// TribesdCluster / TribesdManager in server.xml.
+    pub fn with_tribesd_jar(mut self, jar: impl Into<PathBuf>) -> Self {
+        self.kind = NodeKind::Tribesd { jar: jar.into() };
+        self
+    }
+
+    /// Whether the node runs our Manager ([`NodeConfig::with_tribesd_jar`]).
+    pub fn is_tribesd(&self) -> bool {
+        matches!(self.kind, NodeKind::Tribesd { .. })
+    }
+
+    /// Puts `xml` inside `<Channel>`, after the howto's interceptors (e.g. a
+    /// StaticMembershipInterceptor).
+    pub fn with_channel_extra(mut self, xml: &str) -> Self {
+        self.channel_extra.push_str(xml);
+        self
     }
 
     /// Deploys `tests/webapp` at `context` (`/app`; `""` for ROOT).
@@ -95,6 +155,12 @@ impl NodeConfig {
     pub fn with_manager_attribute(mut self, name: &str, value: &str) -> Self {
         self.manager_attributes.retain(|(n, _)| n != name);
         self.manager_attributes.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets an attribute of the `<Transport>` (PooledParallelSender), e.g. `("timeout", "60000")`.
+    pub fn with_transport_attribute(mut self, name: &str, value: &str) -> Self {
+        self.transport_extra.push_str(&format!(" {name}=\"{value}\""));
         self
     }
 
@@ -153,7 +219,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A running stock Tomcat node. Killed with SIGKILL when dropped.
+/// A running Tomcat node (stock or ours). Killed with SIGKILL when dropped.
 pub struct TomcatNode {
     pub tomcat: Tomcat,
     pub config: NodeConfig,
@@ -179,6 +245,16 @@ impl TomcatNode {
         }
         let h = &tomcat.home;
         let mut command = ns.command("java");
+        let mut name = format!("Tomcat {} {}", tomcat.version, config.name);
+        if let NodeKind::Tribesd { jar } = &config.kind {
+            // catalina.properties' common.loader has "${catalina.base}/lib/*.jar".
+            std::fs::create_dir_all(base.join("lib")).expect("CATALINA_BASE/lib");
+            let file = jar.file_name().unwrap_or_else(|| panic!("{} is not a jar file", jar.display()));
+            std::fs::copy(jar, base.join("lib").join(file))
+                .unwrap_or_else(|e| panic!("copy {} into CATALINA_BASE/lib: {e}", jar.display()));
+            command.env("TRIBESD_LOG", "info");
+            name.push_str(" (tribesd)");
+        }
         command
             .arg("-Djava.net.preferIPv4Stack=true")
             .arg("-Xmx256m")
@@ -192,7 +268,6 @@ impl TomcatNode {
             .arg(format!("{}:{}", h.join("bin/bootstrap.jar").display(), h.join("bin/tomcat-juli.jar").display()))
             .arg("org.apache.catalina.startup.Bootstrap")
             .arg("start");
-        let name = format!("Tomcat {} {}", tomcat.version, config.name);
         let process = LoggedChild::spawn(&name, command, base.join("logs/console.log"));
         TomcatNode { tomcat: tomcat.clone(), config, base, process }
     }
@@ -322,9 +397,10 @@ fn server_xml(c: &NodeConfig) -> String {
 }
 
 fn cluster_xml(c: &NodeConfig) -> String {
+    let (cluster_class, manager_class) = c.kind.class_names();
     format!(
-        r#"      <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="{opts}">
-        <Manager className="org.apache.catalina.ha.session.DeltaManager"{manager}/>
+        r#"      <Cluster className="{cluster_class}" channelSendOptions="{opts}">
+        <Manager className="{manager_class}"{manager}/>
         <Channel className="org.apache.catalina.tribes.group.GroupChannel">
           <Membership className="org.apache.catalina.tribes.membership.McastService"
                       address="228.0.0.4" port="{mport}" frequency="500" dropTime="3000"
@@ -332,7 +408,7 @@ fn cluster_xml(c: &NodeConfig) -> String {
           <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver"
                     address="127.0.0.1" port="{rport}" autoBind="100" selectorTimeout="5000" maxThreads="6"/>
           <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
-            <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender"/>
+            <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender"{transport_extra}/>
           </Sender>
           <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>
           <Interceptor className="org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor"/>
@@ -349,5 +425,6 @@ fn cluster_xml(c: &NodeConfig) -> String {
         rport = c.receiver_port,
         mport = c.membership_port,
         channel_extra = c.channel_extra,
+        transport_extra = c.transport_extra,
     )
 }

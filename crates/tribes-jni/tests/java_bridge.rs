@@ -10,55 +10,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use tomcat_harness::{repo_root, tomcats, Tomcat};
 use tribes_jni::batch::{self, Batch, Change};
 
-struct Jars {
-    javax: PathBuf,
-    jakarta: PathBuf,
-}
-
-/// Builds the jars once (cargo build --release -p tribes-jni, then Maven).
-fn jars() -> &'static Jars {
-    static JARS: OnceLock<Jars> = OnceLock::new();
-    JARS.get_or_init(|| {
-        let script = repo_root().join("java-bridge/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("CARGO", env!("CARGO"))
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{} failed with {}:\n{}\n{}",
-            script.display(),
-            out.status,
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let jar = |name: &str| {
-            let path = stdout
-                .lines()
-                .find(|l| l.ends_with(name))
-                .map(PathBuf::from)
-                .unwrap_or_else(|| panic!("build.sh did not print {name}:\n{stdout}"));
-            assert!(path.is_file(), "{} was not built", path.display());
-            path
-        };
-        Jars { javax: jar("tribesd-tomcat9.jar"), jakarta: jar("tribesd-tomcat10.jar") }
-    })
-}
-
 /// The jar for a Tomcat line, and its flavour.
 fn jar_for(tomcat: &Tomcat) -> (&'static Path, &'static str) {
-    let jars = jars();
-    match tomcat.line() {
-        "9.0" => (&jars.javax, "javax"),
-        _ => (&jars.jakarta, "jakarta"),
-    }
+    let flavour = if tomcat.line() == "9.0" { "javax" } else { "jakarta" };
+    (tomcat_harness::bridge::jar_for(tomcat), flavour)
 }
 
 struct Run {

@@ -33,6 +33,12 @@ impl StaticMemberDecl {
     }
 }
 
+/// The receiver's default cap on a frame payload: 1 GiB. Tomcat has none (its i32 length allows
+/// 2 GiB) and one state message of 100,000 sessions of 1 KiB is over 100 MB. A declared length
+/// costs nothing until its bytes arrive (the decoder reserves at most 64 KiB ahead of them), and
+/// the receiver's stall timeout closes a peer that stops sending inside a frame.
+pub const DEFAULT_RECEIVER_MAX_FRAME_LEN: usize = 1 << 30;
+
 /// The settings a node runs with.
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
@@ -42,6 +48,9 @@ pub struct NodeSettings {
     pub receiver_auto_bind: u16,
     pub receiver_secure_port: i32,
     pub receiver_udp_port: i32,
+    /// The largest frame payload the receiver accepts (tribesd only; Tomcat has no cap)
+    /// [`DEFAULT_RECEIVER_MAX_FRAME_LEN`].
+    pub receiver_max_frame_length: usize,
     /// StaticMembershipInterceptor members.
     pub static_members: Vec<StaticMemberDecl>,
     /// Our unique id when the configuration fixes it (`<LocalMember uniqueId>`); random otherwise.
@@ -132,6 +141,7 @@ impl NodeSettings {
             receiver_auto_bind: 100,
             receiver_secure_port: -1,
             receiver_udp_port: -1,
+            receiver_max_frame_length: DEFAULT_RECEIVER_MAX_FRAME_LEN,
             static_members: Vec::new(),
             local_unique_id: None,
             failure_detector: FailureDetectorConfig::default(),

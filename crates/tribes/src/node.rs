@@ -81,7 +81,7 @@ impl Node {
             address,
             port: settings.receiver_port,
             auto_bind: settings.receiver_auto_bind,
-            max_frame_len: tribes_wire::frame::DEFAULT_MAX_FRAME_LEN,
+            max_frame_len: settings.receiver_max_frame_length,
         };
         let listener = receiver::bind(&rc).await.map_err(NodeError::Receiver)?;
         let port = listener.local_addr().expect("bound listener has an address").port();

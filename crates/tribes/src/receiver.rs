@@ -168,27 +168,63 @@ async fn connection(
             tracing::debug!(%peer, "receiver connection closed by peer");
             return Ok(());
         }
-        while let Some(payload) = decoder.decode(&mut buf).map_err(|e| format!("bad frame: {e}"))? {
-            let message = ChannelData::decode(&payload).map_err(|e| format!("bad ChannelData: {e}"))?;
-            let mode = message.options.ack_mode();
-            if mode == AckMode::BeforeProcessing {
-                write_ack(&mut stream, Ack::Ack).await?;
-            }
-            let result = match ControlPayload::classify(&message.message) {
-                Some(control) => {
-                    tracing::debug!(%peer, ?control, "control message dropped");
-                    Ok(())
-                }
-                None => handler(message).await,
-            };
-            if mode == AckMode::AfterProcessing {
-                let ack = if result.is_ok() { Ack::Ack } else { Ack::FailAck };
+        while let Some(payload) = decoder.decode(&mut buf).map_err(refused)? {
+            let received = Received::decode(&payload)?;
+            if let Some(ack) = received.ack_before() {
                 write_ack(&mut stream, ack).await?;
             }
-            if let Err(e) = result {
-                tracing::warn!(%peer, error = %e, "message processing failed");
+            if let Some(ack) = received.process(peer, &handler).await {
+                write_ack(&mut stream, ack).await?;
             }
         }
+    }
+}
+
+/// One received message and Tomcat's acknowledgement rules for it (NioReplicationTask): ACK
+/// before processing with USE_ACK alone; ACK or FAIL_ACK after it with SYNCHRONIZED_ACK.
+/// Interceptor control messages (probes, pings) are dropped unprocessed. Shared by the TCP and
+/// UDP receivers.
+pub(crate) struct Received {
+    message: ChannelData,
+    mode: AckMode,
+}
+
+impl Received {
+    pub(crate) fn decode(payload: &bytes::Bytes) -> Result<Received, String> {
+        let message = ChannelData::decode(payload).map_err(|e| format!("bad ChannelData: {e}"))?;
+        let mode = message.options.ack_mode();
+        Ok(Received { message, mode })
+    }
+
+    /// The ACK to send before processing.
+    pub(crate) fn ack_before(&self) -> Option<Ack> {
+        (self.mode == AckMode::BeforeProcessing).then_some(Ack::Ack)
+    }
+
+    /// Processes the message and returns the ACK to send after it; a failure is logged.
+    pub(crate) async fn process(self, peer: SocketAddr, handler: &AsyncHandler) -> Option<Ack> {
+        let result = match ControlPayload::classify(&self.message.message) {
+            Some(control) => {
+                tracing::debug!(%peer, ?control, "control message dropped");
+                Ok(())
+            }
+            None => handler(self.message).await,
+        };
+        if let Err(e) = &result {
+            tracing::warn!(%peer, error = %e, "message processing failed");
+        }
+        (self.mode == AckMode::AfterProcessing).then_some(if result.is_ok() { Ack::Ack } else { Ack::FailAck })
+    }
+}
+
+/// Why a frame closed the connection (logged with the peer). A frame over the cap is most likely
+/// a legitimate large message (a state transfer): the reason says how to accept it.
+fn refused(e: tribes_wire::FrameError) -> String {
+    match e {
+        tribes_wire::FrameError::TooLong { .. } => {
+            format!("frame refused: {e} (the receiver's cap; tribesd run raises it with --receiver-max-frame-length)")
+        }
+        _ => format!("bad frame: {e}"),
     }
 }
 

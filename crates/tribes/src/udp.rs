@@ -20,10 +20,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
-use tribes_wire::options::AckMode;
-use tribes_wire::{Ack, ChannelData, ControlPayload, FrameDecoder};
 
-use crate::receiver::{AsyncHandler, BindError, ServeOptions};
+use tribes_wire::{Ack, FrameDecoder};
+
+use crate::receiver::{AsyncHandler, BindError, Received, ServeOptions};
 use crate::sender::{FailureCause, SenderConfig};
 
 /// The largest datagram (`ChannelReceiver.MAX_UDP_SIZE`).
@@ -86,23 +86,12 @@ async fn datagram(
 ) -> Result<(), String> {
     let mut buf = BytesMut::from(bytes);
     while let Some(payload) = decoder.decode(&mut buf).map_err(|e| format!("bad frame: {e}"))? {
-        let message = ChannelData::decode(&payload).map_err(|e| format!("bad ChannelData: {e}"))?;
-        let mode = message.options.ack_mode();
-        if mode == AckMode::BeforeProcessing {
-            send_ack(socket, peer, Ack::Ack).await?;
+        let received = Received::decode(&payload)?;
+        if let Some(ack) = received.ack_before() {
+            send_ack(socket, peer, ack).await?;
         }
-        let result = match ControlPayload::classify(&message.message) {
-            Some(control) => {
-                tracing::debug!(%peer, ?control, "control message dropped");
-                Ok(())
-            }
-            None => handler(message).await,
-        };
-        if mode == AckMode::AfterProcessing {
-            send_ack(socket, peer, if result.is_ok() { Ack::Ack } else { Ack::FailAck }).await?;
-        }
-        if let Err(e) = result {
-            tracing::warn!(%peer, error = %e, "message processing failed");
+        if let Some(ack) = received.process(peer, handler).await {
+            send_ack(socket, peer, ack).await?;
         }
     }
     if !buf.is_empty() {

@@ -74,6 +74,10 @@ pub struct ClusterArgs {
     /// <Receiver udpPort> [default: -1].
     #[arg(long)]
     pub receiver_udp_port: Option<String>,
+    /// The largest frame payload the receiver accepts, in bytes; tribesd only, Tomcat has no cap
+    /// [default: 1073741824 (1 GiB)].
+    #[arg(long, value_name = "BYTES")]
+    pub receiver_max_frame_length: Option<String>,
     /// A StaticMembershipInterceptor <Member>: HOST:PORT:{uniqueId as 16 signed bytes}; repeatable.
     #[arg(long, value_name = "HOST:PORT:{ID}")]
     pub static_member: Vec<String>,
@@ -220,6 +224,9 @@ impl ClusterArgs {
         if let Some(v) = &self.receiver_udp_port {
             s.receiver_udp_port = number(&flag("receiver-udp-port"), v)?;
         }
+        if let Some(v) = &self.receiver_max_frame_length {
+            s.receiver_max_frame_length = positive(&flag("receiver-max-frame-length"), v)? as usize;
+        }
         for v in &self.static_member {
             s.static_members.push(static_member_flag(v)?);
         }
@@ -293,6 +300,16 @@ mod tests {
         assert!(ignored.contains("<Membership foo>"), "{ignored}");
         assert!(ignored.contains("<Receiver maxThreads>"), "{ignored}");
         assert!(!ignored.contains("TcpFailureDetector"), "the failure detector is acted on: {ignored}");
+    }
+
+    #[test]
+    fn the_receiver_frame_cap_is_one_gib_unless_the_flag_sets_it() {
+        let s = ClusterArgs::default().settings().unwrap();
+        assert_eq!(s.receiver_max_frame_length, 1 << 30);
+        let args = ClusterArgs { receiver_max_frame_length: Some("2000000000".into()), ..Default::default() };
+        assert_eq!(args.settings().unwrap().receiver_max_frame_length, 2_000_000_000);
+        let err = ClusterArgs { receiver_max_frame_length: Some("0".into()), ..Default::default() }.settings();
+        assert!(err.unwrap_err().to_string().contains("--receiver-max-frame-length"));
     }
 
     #[test]

@@ -17,146 +17,19 @@
 //!
 //! Without root no namespace can be made: the test then says so and checks nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use tomcat_harness::bridge::jar_for;
 use tomcat_harness::http::SessionClient;
 use tomcat_harness::netns::NetNs;
-use tomcat_harness::node::{webapp_dir_name, NodeConfig, TomcatNode};
-use tomcat_harness::process::{wait_for, LoggedChild};
-use tomcat_harness::{repo_root, tomcats, Tomcat};
+use tomcat_harness::node::{NodeConfig, TomcatNode};
+use tomcat_harness::process::wait_for;
+use tomcat_harness::{tomcats, Tomcat};
 
 const TRIBESD: &str = env!("CARGO_BIN_EXE_tribesd");
 const APP: &str = "/app";
 const SEND_OPTIONS: u32 = 6;
 const COUNT: u32 = 400;
-
-struct Jars {
-    javax: PathBuf,
-    jakarta: PathBuf,
-}
-
-/// Builds the jars once (`java-bridge/build.sh`: release library, then Maven).
-fn jars() -> &'static Jars {
-    static JARS: OnceLock<Jars> = OnceLock::new();
-    JARS.get_or_init(|| {
-        let script = repo_root().join("java-bridge/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("CARGO", env!("CARGO"))
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{} failed:\n{stdout}\n{}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let jar = |name: &str| {
-            stdout.lines().find(|l| l.ends_with(name)).map(PathBuf::from).unwrap_or_else(|| panic!("no {name}"))
-        };
-        Jars { javax: jar("tribesd-tomcat9.jar"), jakarta: jar("tribesd-tomcat10.jar") }
-    })
-}
-
-fn jar_for(tomcat: &Tomcat) -> &'static Path {
-    match tomcat.line() {
-        "9.0" => &jars().javax,
-        _ => &jars().jakarta,
-    }
-}
-
-/// The howto's `<Cluster>` with our two classes; every other element as the stock nodes have it.
-fn tribesd_server_xml(c: &NodeConfig) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Server port="{shutdown}" shutdown="SHUTDOWN">
-  <Service name="Catalina">
-    <Connector port="{http}" address="127.0.0.1" protocol="HTTP/1.1" connectionTimeout="20000"/>
-    <Engine name="Catalina" defaultHost="localhost" jvmRoute="{name}">
-      <Cluster className="io.tribesd.tomcat.TribesdCluster" channelSendOptions="{opts}">
-        <Manager className="io.tribesd.tomcat.TribesdManager" expireSessionsOnShutdown="false" notifyListenersOnReplication="true"/>
-        <Channel className="org.apache.catalina.tribes.group.GroupChannel">
-          <Membership className="org.apache.catalina.tribes.membership.McastService"
-                      address="228.0.0.4" port="45564" frequency="500" dropTime="3000"
-                      bind="127.0.0.1" localLoopbackDisabled="false"/>
-          <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver"
-                    address="127.0.0.1" port="{rport}" autoBind="100" selectorTimeout="5000" maxThreads="6"/>
-          <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
-            <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender"/>
-          </Sender>
-          <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>
-          <Interceptor className="org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor"/>
-        </Channel>
-        <Valve className="org.apache.catalina.ha.tcp.ReplicationValve" filter=""/>
-        <Valve className="org.apache.catalina.ha.session.JvmRouteBinderValve"/>
-        <ClusterListener className="org.apache.catalina.ha.session.ClusterSessionListener"/>
-      </Cluster>
-      <Host name="localhost" appBase="webapps" unpackWARs="true" autoDeploy="false">
-      </Host>
-    </Engine>
-  </Service>
-</Server>
-"#,
-        shutdown = c.shutdown_port,
-        http = c.http_port,
-        name = c.name,
-        opts = c.channel_send_options,
-        rport = c.receiver_port,
-    )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A Tomcat node with the bridge jar in `$CATALINA_BASE/lib` and our `<Cluster>`, started as the
-/// harness starts stock nodes.
-fn start_tribesd_tomcat(ns: &NetNs, tomcat: &Tomcat, test: &str, config: NodeConfig) -> TomcatNode {
-    let base = repo_root().join("target/tomcat-nodes").join(test).join(&config.name);
-    let _ = std::fs::remove_dir_all(&base);
-    for d in ["conf", "logs", "temp", "work", "webapps", "lib"] {
-        std::fs::create_dir_all(base.join(d)).unwrap();
-    }
-    std::fs::copy(tomcat.home.join("conf/web.xml"), base.join("conf/web.xml")).unwrap();
-    std::fs::copy(tomcat.home.join("conf/logging.properties"), base.join("conf/logging.properties")).unwrap();
-    std::fs::write(base.join("conf/server.xml"), tribesd_server_xml(&config)).unwrap();
-    let jar = jar_for(tomcat);
-    std::fs::copy(jar, base.join("lib").join(jar.file_name().unwrap())).unwrap();
-    for context in &config.webapps {
-        copy_dir(&tomcat_harness::node::test_webapp(), &base.join("webapps").join(webapp_dir_name(context)));
-    }
-    let h = &tomcat.home;
-    let mut command = ns.command("java");
-    command
-        .env("TRIBESD_LOG", "info")
-        .arg("-Djava.net.preferIPv4Stack=true")
-        .arg("-Xmx256m")
-        .arg(format!("-Dcatalina.home={}", h.display()))
-        .arg(format!("-Dcatalina.base={}", base.display()))
-        .arg(format!("-Djava.io.tmpdir={}", base.join("temp").display()))
-        .arg(format!("-Djava.util.logging.config.file={}", base.join("conf/logging.properties").display()))
-        .arg("-Djava.util.logging.manager=org.apache.juli.ClassLoaderLogManager")
-        .arg("-cp")
-        .arg(format!("{}:{}", h.join("bin/bootstrap.jar").display(), h.join("bin/tomcat-juli.jar").display()))
-        .arg("org.apache.catalina.startup.Bootstrap")
-        .arg("start");
-    let name = format!("Tomcat {} {} (tribesd)", tomcat.version, config.name);
-    let process = LoggedChild::spawn(&name, command, base.join("logs/console.log"));
-    TomcatNode { tomcat: tomcat.clone(), config, base, process }
-}
 
 fn count_lines(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
@@ -176,17 +49,15 @@ fn check_line(tomcat: &Tomcat) {
     let Some(ns) = NetNs::for_test(false) else { return };
     let test = format!("java-bridge-cluster-{}", tomcat.version);
     let config = |name: &str, i: u16| NodeConfig::new(name, i).with_webapp(APP).with_channel_send_options(SEND_OPTIONS);
+    // Ours: the bridge jar in `$CATALINA_BASE/lib`, TribesdCluster / TribesdManager in server.xml.
+    let ours = |name: &str, i: u16| config(name, i).with_tribesd_jar(jar_for(tomcat));
     // One node after the other: stock nodes started together can each drop the other's state
     // request inside their own GET_ALL_SESSIONS wait, and stall 60 s (stock behaviour).
     let version = &tomcat.version;
     let mut nodes = Vec::new();
     for (i, name) in ["stock1", "stock2", "bridge3", "bridge4"].into_iter().enumerate() {
-        let c = config(name, i as u16 + 1);
-        let node = if name.starts_with("stock") {
-            TomcatNode::start(&ns, tomcat, &test, c)
-        } else {
-            start_tribesd_tomcat(&ns, tomcat, &test, c)
-        };
+        let c = if name.starts_with("stock") { config(name, i as u16 + 1) } else { ours(name, i as u16 + 1) };
+        let node = TomcatNode::start(&ns, tomcat, &test, c);
         node.wait_webapps_ready(&ns, Duration::from_secs(120)).unwrap_or_else(|e| panic!("Tomcat {version}: {e}"));
         nodes.push(node);
     }
@@ -267,7 +138,7 @@ fn check_line(tomcat: &Tomcat) {
 
     // 4. Restarted nodes get the sessions back by state transfer: our node (asking a stock node),
     // then the stock node (asking whichever member is the longest running).
-    let bridge4 = start_tribesd_tomcat(&ns, tomcat, &format!("{test}-restart"), config("bridge4", 4));
+    let bridge4 = TomcatNode::start(&ns, tomcat, &format!("{test}-restart"), ours("bridge4", 4));
     bridge4.wait_webapps_ready(&ns, Duration::from_secs(120)).unwrap_or_else(|e| panic!("Tomcat {version}: {e}"));
     bridge4
         .wait_for_log(&["session state transfer complete"], Duration::from_secs(30))
