@@ -12,6 +12,7 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v cargo >/dev/null 2>&1 || need_apt+=(cargo rustc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 mod channel;
 mod jser_bench;
+mod manager;
 mod state;
 
 /// One benchmark section: a name for the command line and a function producing Markdown.
@@ -20,6 +21,7 @@ const SECTIONS: &[Section] = &[
     Section { name: "jser", run: jser_bench::run },
     Section { name: "channel", run: channel::run },
     Section { name: "state", run: state::run },
+    Section { name: "manager", run: manager::run },
 ];
 
 fn main() {
