@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 mod channel;
 mod jser_bench;
 mod manager;
+mod procfs;
 mod state;
 
 /// One benchmark section: a name for the command line and a function producing Markdown.
