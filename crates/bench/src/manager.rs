@@ -321,7 +321,7 @@ fn receive(tomcat: &Tomcat, jar: &Path, tribesd: &Path, dir: &Path, kind: Kind) 
     let before = jvm(pid)?;
     eprintln!("bench: manager: filling the sender with {SESSIONS} sessions (curl), {} receiving ...", kind.label());
     let t = Instant::now();
-    fill(&ns, sender.http_port())?;
+    crate::procfs::fill_stock(&ns, sender.http_port(), APP, SESSIONS as usize, VALUE_CHARS as usize, CURL_PARALLEL)?;
     let fill = t.elapsed();
     // Synchronous ack: every message was processed when curl got its answers; a second for
     // anything in flight.
@@ -346,27 +346,6 @@ fn receive(tomcat: &Tomcat, jar: &Path, tribesd: &Path, dir: &Path, kind: Kind) 
         after,
         gc,
     })
-}
-
-/// One curl, URL globbing over `x=[1-N]`, without a cookie jar: every request makes a session.
-fn fill(ns: &NetNs, port: u16) -> Result<(), String> {
-    let url = format!("http://127.0.0.1:{port}{APP}/s.jsp?op=bulk&n=1&size={VALUE_CHARS}&prefix=a&x=[1-{SESSIONS}]");
-    let out = ns
-        .command("curl")
-        .args(["--silent", "--show-error", "--noproxy", "*", "--max-time", "900"])
-        .args(["--parallel", "--parallel-max", CURL_PARALLEL])
-        .arg(&url)
-        .output()
-        .map_err(|e| format!("cannot run curl: {e}"))?;
-    let made = String::from_utf8_lossy(&out.stdout).lines().filter(|l| *l == "bulk=1").count();
-    if made != SESSIONS as usize {
-        return Err(format!(
-            "curl made {made} of {SESSIONS} sessions ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join("; ")
-        ));
-    }
-    Ok(())
 }
 
 /// GC time and collections now, then heap after a forced full GC, and RSS.

@@ -1,4 +1,7 @@
-//! Reading processes from /proc, shared by the bench sections that measure a node's memory.
+//! Shared by the bench sections that fill a stock node and measure a node's memory: filling, and
+//! reading processes from /proc.
+
+use tomcat_harness::netns::NetNs;
 
 /// The process whose command line contains `needle` (bounded scan of /proc).
 pub fn find_pid(needle: &str) -> Result<u32, String> {
@@ -23,4 +26,34 @@ pub fn find_pid(needle: &str) -> Result<u32, String> {
 pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Fills the stock node at `port` with `sessions` new sessions of one `chars`-character String
+/// each: one curl, URL globbing over `x=[1-N]` without a cookie jar, so every request makes a
+/// session (tests/webapp s.jsp `op=bulk`).
+pub fn fill_stock(
+    ns: &NetNs,
+    port: u16,
+    context: &str,
+    sessions: usize,
+    chars: usize,
+    parallel: &str,
+) -> Result<(), String> {
+    let url = format!("http://127.0.0.1:{port}{context}/s.jsp?op=bulk&n=1&size={chars}&prefix=a&x=[1-{sessions}]");
+    let out = ns
+        .command("curl")
+        .args(["--silent", "--show-error", "--noproxy", "*", "--max-time", "900"])
+        .args(["--parallel", "--parallel-max", parallel])
+        .arg(&url)
+        .output()
+        .map_err(|e| format!("cannot run curl: {e}"))?;
+    let made = String::from_utf8_lossy(&out.stdout).lines().filter(|l| *l == "bulk=1").count();
+    if made != sessions {
+        return Err(format!(
+            "curl made {made} of {sessions} sessions ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    Ok(())
 }

@@ -158,7 +158,7 @@ fn from_stock(tomcat: &Tomcat, tribesd: &Path, dir: &Path) -> Result<Vec<Transfe
     source.wait_webapps_ready(&ns, Duration::from_secs(90))?;
     eprintln!("bench: state: filling stock with {SESSIONS} sessions (curl) ...");
     let t = Instant::now();
-    fill_stock(&ns, source.http_port())?;
+    crate::procfs::fill_stock(&ns, source.http_port(), APP, SESSIONS as usize, VALUE_CHARS as usize, CURL_PARALLEL)?;
     eprintln!("bench: state: stock filled in {:.1?}", t.elapsed());
     let pid = find_pid(&format!("-Dcatalina.base={}", source.base.display()))?;
 
@@ -210,27 +210,6 @@ fn node_config(name: &str, index: u16) -> NodeConfig {
     // DeltaManager's FINE lines time the transfer; DeltaSession's (one per session) would slow it.
     c.log_levels.push(("org.apache.catalina.ha.session.DeltaManager".into(), "FINE".into()));
     c
-}
-
-/// One curl, URL globbing over `x=[1-N]`, without a cookie jar: every request makes a session.
-fn fill_stock(ns: &NetNs, port: u16) -> Result<(), String> {
-    let url = format!("http://127.0.0.1:{port}{APP}/s.jsp?op=bulk&n=1&size={VALUE_CHARS}&prefix=a&x=[1-{SESSIONS}]");
-    let out = ns
-        .command("curl")
-        .args(["--silent", "--show-error", "--noproxy", "*", "--max-time", "600"])
-        .args(["--parallel", "--parallel-max", CURL_PARALLEL])
-        .arg(&url)
-        .output()
-        .map_err(|e| format!("cannot run curl: {e}"))?;
-    let made = String::from_utf8_lossy(&out.stdout).lines().filter(|l| *l == "bulk=1").count();
-    if made != SESSIONS as usize {
-        return Err(format!(
-            "curl made {made} of {SESSIONS} sessions ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join("; ")
-        ));
-    }
-    Ok(())
 }
 
 /// Waits for a stock receiver's state transfer and reads its timing.
