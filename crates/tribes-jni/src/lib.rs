@@ -210,6 +210,17 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_stats<'local>(
     })
 }
 
+/// A Java `String[]` of `items`.
+fn string_array(env: &mut JNIEnv, items: &[String]) -> Result<jobjectArray, Exit> {
+    let array = env.new_object_array(items.len() as i32, "java/lang/String", JObject::null())?;
+    for (i, item) in items.iter().enumerate() {
+        let s = env.new_string(item)?;
+        env.set_object_array_element(&array, i as i32, &s)?;
+        env.delete_local_ref(s)?;
+    }
+    Ok(array.into_raw())
+}
+
 fn java_string(env: &mut JNIEnv, s: &JString, what: &str) -> Result<String, Exit> {
     if s.is_null() {
         return Err(Failure::argument(format!("tribes-jni: {what} is null")).into());
@@ -227,7 +238,7 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_addContext<'lo
 ) -> jboolean {
     entry(&mut env, "addContext", 0, |env| {
         let name = java_string(env, &name, "the context name")?;
-        Ok(jboolean::from(node::get(handle)?.add_context(&name)))
+        Ok(jboolean::from(node::get(handle)?.add_context(&name)?))
     })
 }
 
@@ -274,13 +285,7 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_sessionIds<'lo
     entry(&mut env, "sessionIds", std::ptr::null_mut(), |env| {
         let context = java_string(env, &context, "the context")?;
         let ids = node::get(handle)?.session_ids(&context);
-        let array = env.new_object_array(ids.len() as i32, "java/lang/String", JObject::null())?;
-        for (i, id) in ids.iter().enumerate() {
-            let s = env.new_string(id)?;
-            env.set_object_array_element(&array, i as i32, &s)?;
-            env.delete_local_ref(s)?;
-        }
-        Ok(array.into_raw())
+        string_array(env, &ids)
     })
 }
 
@@ -291,6 +296,35 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_memberCount<'l
     handle: jlong,
 ) -> jint {
     entry(&mut env, "memberCount", 0, |_| Ok(jint::try_from(node::get(handle)?.member_count()).unwrap_or(jint::MAX)))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_awaitState<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    context: JString<'local>,
+    timeout_ms: jlong,
+) -> jstring {
+    entry(&mut env, "awaitState", std::ptr::null_mut(), |env| {
+        let context = java_string(env, &context, "the context")?;
+        let timeout = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+        let outcome = node::get(handle)?.await_state(&context, timeout)?;
+        Ok(env.new_string(outcome)?.into_raw())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_members<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    local: jboolean,
+) -> jobjectArray {
+    entry(&mut env, "members", std::ptr::null_mut(), |env| {
+        let lines = node::get(handle)?.member_lines(local != 0);
+        string_array(env, &lines)
+    })
 }
 
 #[cfg(test)]

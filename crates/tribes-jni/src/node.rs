@@ -241,10 +241,43 @@ impl Node {
         }
     }
 
-    /// Registers a context after start. Its sessions are received from then on; no state is
-    /// asked for it (contexts known at start are asked for state).
-    pub fn add_context(&self, name: &str) -> bool {
-        self.store.as_ref().is_some_and(|s| s.add_context(name))
+    /// Holds a context from now on (a webapp started after the node) and asks a member for its
+    /// state, as DeltaManager's start does; [`Node::await_state`] waits for it. False when it was
+    /// held already.
+    pub fn add_context(&self, name: &str) -> Result<bool, NodeError> {
+        let (Some(sessions), Some(runtime)) = (&self.sessions, self.runtime.as_ref()) else {
+            return Ok(self.store.as_ref().is_some_and(|s| s.add_context(name)));
+        };
+        runtime
+            .block_on(async { tokio::time::timeout(APPLY_TIMEOUT, sessions.add_context(name)).await })
+            .map_err(|_| NodeError::Timeout(APPLY_TIMEOUT))?
+            .map_err(NodeError::Refused)
+    }
+
+    /// Waits up to `timeout` for the end of the wait for `context`'s session state (DeltaManager's
+    /// start blocks the same way in `getAllClusterSessions`). Returns what happened, for the log.
+    pub fn await_state(&self, context: &str, timeout: Duration) -> Result<String, NodeError> {
+        let (Some(sessions), Some(runtime)) = (&self.sessions, self.runtime.as_ref()) else {
+            return Ok("no cluster: nothing to wait for".to_string());
+        };
+        if sessions.state_status(context).is_none() {
+            return Err(NodeError::UnknownContext(context.to_string()));
+        }
+        Ok(match runtime.block_on(async { tokio::time::timeout(timeout, sessions.state_settled(context)).await }) {
+            Ok(Some(outcome)) => outcome.to_string(),
+            Ok(None) => "the node stopped".to_string(),
+            Err(_) => format!("still waiting for session state after {} ms; going on", timeout.as_millis()),
+        })
+    }
+
+    /// The members the failure detector shows (`local`: this node itself), one line each:
+    /// `host port securePort udpPort aliveMs uniqueId domain payload`, separated by tabs, byte
+    /// strings in hex (the Java side builds Tribes `MemberImpl`s from them).
+    pub fn member_lines(&self, local: bool) -> Vec<String> {
+        let guard = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(cluster) = guard.as_ref() else { return Vec::new() };
+        let members = if local { vec![cluster.local().clone()] } else { cluster.members() };
+        members.iter().map(member_line).collect()
     }
 
     /// A copy of one stored session.
@@ -289,6 +322,24 @@ impl Node {
             self.store.as_ref().map_or(0, |s| s.total()),
         )
     }
+}
+
+fn member_line(m: &tribes_wire::Member) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        hex(&m.host),
+        m.port,
+        m.secure_port,
+        m.udp_port,
+        m.alive,
+        hex(&m.unique_id.0),
+        hex(&m.domain),
+        hex(&m.payload)
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Drop for Node {

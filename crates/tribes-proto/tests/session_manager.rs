@@ -726,6 +726,45 @@ fn change_id_is_sent_at_once_and_the_delta_follows_under_the_new_id() {
     assert_eq!(h.attr("S1.node2", "b").as_deref(), Some("y"));
 }
 
+/// The race of channelSendOptions 8 with JvmRouteBinderValve: node 1 changes a session and its
+/// DELTA is still on the way when the next request lands here; this node serves the copy it has
+/// and renames the session to its own route. The late DELTA for the old id must still be applied,
+/// under the new id (a stock DeltaManager loses it: "session not found").
+#[test]
+fn a_late_delta_for_a_renamed_session_reaches_it_under_its_new_id() {
+    let a = member(1);
+    let b = member(2);
+    let mut h = H::new(ManagerConfig::default());
+    h.members(vec![a.clone(), b.clone()], 0);
+    h.recv(&a, &SessionMessage::created(CTX, "S1.node1", EPOCH, EPOCH), 0);
+    // Renamed here (a local request), then node 1's DELTA for the old id arrives.
+    h.local("S1.node1", vec![LocalChange::ChangeId { new_id: "S1.node2".into() }], 10).unwrap();
+    h.take();
+    h.recv(&a, &delta("S1.node1", vec![DeltaAction::set_attribute("check", s("1"))], EPOCH + 5), 20);
+    assert_eq!(h.attr("S1.node2", "check").as_deref(), Some("1"), "applied under the new id");
+    assert!(!h.store.contains(CTX, "S1.node1"), "no session comes back under the old id");
+    assert_eq!(h.m.pending_deltas(), 0, "nothing kept as unknown");
+    assert!(!h.store.get(CTX, "S1.node2").unwrap().primary, "node 1 changed it last");
+    assert!(h.notices().iter().any(|n| matches!(n, Notice::DeltaFollowedRename { old_id, new_id, .. }
+        if old_id == "S1.node1" && new_id == "S1.node2")));
+
+    // Renamed by another member, twice (a chain), then a late DELTA for the first id.
+    h.recv(&a, &SessionMessage::created(CTX, "T", EPOCH, EPOCH), 30);
+    h.recv(&b, &SessionMessage::change_session_id(CTX, "T", "T.b", EPOCH), 31);
+    h.recv(&a, &SessionMessage::change_session_id(CTX, "T.b", "T.a", EPOCH), 32);
+    h.recv(&b, &delta("T", vec![DeltaAction::set_attribute("x", s("late"))], EPOCH), 33);
+    assert_eq!(h.attr("T.a", "x").as_deref(), Some("late"));
+
+    // Renames are forgotten after the pending age limit: a DELTA for an old id is then kept as
+    // unknown (and dropped by age), as any DELTA for a session not held.
+    let age = ManagerConfig::default().pending.max_age.as_millis() as u64;
+    h.advance(40 + age + ManagerConfig::default().expiry_check_interval.as_millis() as u64);
+    h.take();
+    h.recv(&a, &delta("S1.node1", vec![DeltaAction::set_attribute("check", s("2"))], EPOCH), 50 + 2 * age);
+    assert_eq!(h.attr("S1.node2", "check").as_deref(), Some("1"));
+    assert_eq!(h.m.pending_deltas(), 1);
+}
+
 #[test]
 fn invalidate_sends_the_final_delta_then_expired() {
     let a = member(1);

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tribes_proto::session::manager::{
     DeltaManager, Destination, ListenerEvent, ManagerConfig, ManagerStats, Notice, Now, Output, SendToken, StateSlice,
@@ -84,6 +84,44 @@ enum Command {
     },
     /// Answered once every send queued before it (in the ordered queue) has completed.
     Flush { reply: oneshot::Sender<()> },
+    /// Holds a context from now on and asks a member for its state (a webapp started after the
+    /// node); answered with false when it was held already.
+    AddContext { context: String, reply: oneshot::Sender<bool> },
+}
+
+/// Where a context's session state stands (DeltaManager's `getAllClusterSessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateStatus {
+    /// Not asked yet: the service waits for its first members (`member_wait`).
+    NotAsked,
+    /// Asked; messages for the context are queued until the state arrives.
+    Waiting,
+    /// The wait is over (the state arrived, or why not).
+    Settled(StateOutcome),
+}
+
+/// How a context's wait for state ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateOutcome {
+    /// No member to ask (or only younger ones): the context starts without state.
+    NoMembers,
+    /// The wait ended as the machine says.
+    Ended(WaitEnd),
+}
+
+impl std::fmt::Display for StateOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StateOutcome::NoMembers => "no members: started without session state",
+            StateOutcome::Ended(WaitEnd::Transferred) => "session state received",
+            StateOutcome::Ended(WaitEnd::NoContextManager) => {
+                "no session state: the member asked does not hold this context"
+            }
+            StateOutcome::Ended(WaitEnd::Timeout) => "no session state within stateTransferTimeout",
+            StateOutcome::Ended(WaitEnd::NoWait) => "session state requested, not waited for (stateTransferTimeout 0)",
+            StateOutcome::Ended(WaitEnd::NoMembers) => "no session state: every member left during the wait",
+        })
+    }
 }
 
 /// A running session service.
@@ -93,6 +131,7 @@ pub struct SessionService {
     counters: Arc<ServiceCounters>,
     commands: mpsc::Sender<Command>,
     listeners: broadcast::Sender<ListenerEvent>,
+    state: watch::Receiver<HashMap<String, StateStatus>>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -123,6 +162,8 @@ impl SessionService {
         let local = channel.local().id();
         let mut members = members;
         members.retain(|m| m.id() != local);
+        let (state_tx, state) =
+            watch::channel(config.contexts.iter().map(|c| (c.clone(), StateStatus::NotAsked)).collect());
         let runner = Runner {
             machine,
             channel,
@@ -135,6 +176,7 @@ impl SessionService {
             ordered: ordered_tx,
             results: results_tx,
             state_asked: HashMap::new(),
+            state: state_tx,
         };
         let start_at = tokio::time::Instant::now() + config.member_wait;
         let task = tokio::spawn(async move {
@@ -148,6 +190,7 @@ impl SessionService {
             counters,
             commands,
             listeners,
+            state,
             stop: Mutex::new(Some(stop_tx)),
             task: Mutex::new(Some(task)),
         }
@@ -167,6 +210,35 @@ impl SessionService {
             Command::Apply { context: context.to_string(), session_id: session_id.to_string(), changes, reply };
         self.commands.send(command).await.map_err(|_| SessionError::Stopped)?;
         answer.await.unwrap_or(Err(SessionError::Stopped))
+    }
+
+    /// Holds `context` from now on and, once the machine runs, asks a member for its state (the
+    /// wait is then seen in [`SessionService::state_status`]). False when it was held already.
+    pub async fn add_context(&self, context: &str) -> Result<bool, SessionError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::AddContext { context: context.to_string(), reply };
+        self.commands.send(command).await.map_err(|_| SessionError::Stopped)?;
+        answer.await.map_err(|_| SessionError::Stopped)
+    }
+
+    /// Where the session state of `context` stands (None: not held).
+    pub fn state_status(&self, context: &str) -> Option<StateStatus> {
+        self.state.borrow().get(context).cloned()
+    }
+
+    /// Waits until the wait for the state of `context` is over (as DeltaManager's start waits in
+    /// `getAllClusterSessions`, bounded by stateTransferTimeout); None when the context is not
+    /// held or the service stopped.
+    pub async fn state_settled(&self, context: &str) -> Option<StateOutcome> {
+        let mut rx = self.state.clone();
+        let settled = rx
+            .wait_for(|m| !matches!(m.get(context), Some(StateStatus::NotAsked | StateStatus::Waiting)))
+            .await
+            .ok()?;
+        match settled.get(context) {
+            Some(StateStatus::Settled(outcome)) => Some(outcome.clone()),
+            _ => None,
+        }
     }
 
     /// Listener events caused by replication (for the webapp side).
@@ -263,6 +335,8 @@ struct Runner {
     results: mpsc::UnboundedSender<(SendToken, Result<(), String>)>,
     /// When each context's state was last asked for, for the elapsed time of the transfer.
     state_asked: HashMap<String, tokio::time::Instant>,
+    /// Each held context's state wait, for whoever waits on it (the Java bridge's start).
+    state: watch::Sender<HashMap<String, StateStatus>>,
 }
 
 impl Runner {
@@ -321,6 +395,17 @@ impl Runner {
                             done: Some(reply),
                         };
                         let _ = self.ordered.send(barrier);
+                    }
+                    Some(Command::AddContext { context, reply }) => {
+                        let added = !self.machine.store().has_context(&context);
+                        if added {
+                            self.state.send_modify(|m| {
+                                m.insert(context.clone(), StateStatus::NotAsked);
+                            });
+                            // Asks for state at once if the machine runs, else at its start.
+                            self.machine.add_context(&context, now());
+                        }
+                        let _ = reply.send(added);
                     }
                     None => commands_open = false,
                 },
@@ -417,10 +502,25 @@ impl Runner {
                 }
                 Output::Notice(n) => {
                     let timing = self.state_timing(&n);
+                    self.track_state(&n);
                     log_notice(&n, timing);
                 }
             }
         }
+    }
+
+    fn track_state(&mut self, n: &Notice) {
+        let (context, status) = match n {
+            Notice::StateRequested { context, .. } | Notice::StateReRequested { context, .. } => {
+                (context, StateStatus::Waiting)
+            }
+            Notice::NoMembers { context } => (context, StateStatus::Settled(StateOutcome::NoMembers)),
+            Notice::StateWaitEnded { context, end, .. } => (context, StateStatus::Settled(StateOutcome::Ended(*end))),
+            _ => return,
+        };
+        self.state.send_modify(|m| {
+            m.insert(context.clone(), status);
+        });
     }
 
     /// For a state wait that ended: milliseconds since the state was asked for (the
@@ -635,6 +735,9 @@ fn log_notice(n: &Notice, timing: Option<(u64, usize)>) {
         }
         Notice::DeltasApplied { context, session_id, count } => {
             debug!(%context, session = %session_id, count, "kept deltas applied")
+        }
+        Notice::DeltaFollowedRename { from, context, old_id, new_id } => {
+            debug!(%from, %context, %old_id, %new_id, "late delta for a renamed session applied under its new id")
         }
         Notice::DeltaDropped { context, session_id, reason } => {
             warn!(%context, %reason, "kept delta dropped");

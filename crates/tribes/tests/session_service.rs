@@ -152,3 +152,46 @@ async fn a_burst_of_changes_to_one_session_arrives_in_order() {
     a.service.stop().await;
     b.service.stop().await;
 }
+
+/// The Java bridge's start waits on `state_settled` as DeltaManager's start waits in
+/// `getAllClusterSessions`: alone, a node settles with "no members"; a node that knows a member
+/// settles once the state arrived, with the sessions in its store; a context added later is asked
+/// for its state too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_waits_settle_when_the_state_arrives_and_for_contexts_added_later() {
+    use tribes::session::StateOutcome;
+    use tribes_proto::session::manager::WaitEnd;
+
+    let a = node(1, 10_000, Vec::new(), ManagerConfig::default()).await;
+    assert_eq!(a.service.state_status("/nope"), None);
+    let alone = tokio::time::timeout(Duration::from_secs(10), a.service.state_settled(CTX)).await.unwrap();
+    assert_eq!(alone, Some(StateOutcome::NoMembers));
+    for i in 0..50 {
+        a.service.apply(CTX, &format!("S{i}"), vec![create(), set("a", "1")]).await.unwrap();
+    }
+    assert!(a.service.add_context("localhost#/late").await.unwrap());
+    assert!(!a.service.add_context("localhost#/late").await.unwrap(), "held already");
+    a.service.apply("localhost#/late", "L1", vec![create(), set("l", "1")]).await.unwrap();
+
+    let b = node(2, 10, vec![a.member.clone()], ManagerConfig::default()).await;
+    a.events.send(MembershipEvent::Added(b.member.clone())).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), b.service.state_settled(CTX)).await.unwrap();
+    assert_eq!(got, Some(StateOutcome::Ended(WaitEnd::Transferred)));
+    assert_eq!(b.service.store().count(CTX), Some(50), "settled means the sessions are in the store");
+
+    assert!(b.service.add_context("localhost#/late").await.unwrap());
+    let late = tokio::time::timeout(Duration::from_secs(30), b.service.state_settled("localhost#/late")).await.unwrap();
+    assert_eq!(late, Some(StateOutcome::Ended(WaitEnd::Transferred)));
+    assert!(attr_in(&b, "localhost#/late", "L1", "l").is_some());
+    // A context that A does not hold: NOCONTEXTMANAGER ends the wait at once.
+    assert!(b.service.add_context("localhost#/only-b").await.unwrap());
+    let none =
+        tokio::time::timeout(Duration::from_secs(30), b.service.state_settled("localhost#/only-b")).await.unwrap();
+    assert_eq!(none, Some(StateOutcome::Ended(WaitEnd::NoContextManager)));
+    a.service.stop().await;
+    b.service.stop().await;
+}
+
+fn attr_in(n: &Node, context: &str, id: &str, name: &str) -> Option<JavaValue> {
+    n.service.store().get(context, id)?.attribute(name).cloned()
+}

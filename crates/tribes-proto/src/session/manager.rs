@@ -447,6 +447,9 @@ pub enum Notice {
     DeltaKept { context: String, session_id: String },
     /// Kept DELTAs applied after the session arrived.
     DeltasApplied { context: String, session_id: String, count: usize },
+    /// A DELTA for an id the session had before a rename (a late message of another node),
+    /// applied to the session under its new id.
+    DeltaFollowedRename { from: MemberId, context: String, old_id: String, new_id: String },
     /// A kept DELTA dropped (too old, over a bound, or superseded by state).
     DeltaDropped { context: String, session_id: String, reason: &'static str },
     /// A DELTA whose own session id differs from the message's; dropped (Tomcat throws).
@@ -634,6 +637,10 @@ pub struct DeltaManager {
     pending: HashMap<(String, String), Vec<PendingDelta>>,
     pending_count: usize,
     pending_bytes: usize,
+    /// (context, old id) -> (new id, when renamed): recent renames, so a DELTA another node sent
+    /// for the old id before it learned of the rename still reaches the session. Bounded by
+    /// `pending.total` entries and `pending.max_age`.
+    renamed: HashMap<(String, String), (String, Instant)>,
     next_token: u64,
     next_expiry_check: Option<Instant>,
     started: bool,
@@ -654,6 +661,7 @@ impl DeltaManager {
             pending: HashMap::new(),
             pending_count: 0,
             pending_bytes: 0,
+            renamed: HashMap::new(),
             next_token: 0,
             next_expiry_check: None,
             started: false,
@@ -882,7 +890,7 @@ impl DeltaManager {
                 }
             }
             EventType::Delta => self.on_delta(context, from, message, now),
-            EventType::ChangeSessionId => self.on_change_id(context, from, message),
+            EventType::ChangeSessionId => self.on_change_id(context, from, message, now),
             EventType::GetAllSessions => self.serve_state(context, from, now),
             EventType::AllSessionData => self.on_state(context, from, message, now),
             EventType::TransferComplete => {
@@ -958,9 +966,50 @@ impl DeltaManager {
         }
         if self.store.contains(context, &id) {
             self.apply_delta(context, &id, &request, now);
+        } else if let Some(current) = self.renamed_to(context, &id, now.instant) {
+            self.apply_delta(context, &current, &request, now);
+            self.notice(Notice::DeltaFollowedRename {
+                from,
+                context: context.to_string(),
+                old_id: id,
+                new_id: current,
+            });
         } else {
             self.keep_pending(context, &id, from, request, payload.len(), now);
         }
+    }
+
+    /// The id a session renamed from `id` holds now, if it was renamed recently and is held.
+    fn renamed_to(&self, context: &str, id: &str, now: Instant) -> Option<String> {
+        let mut current = id.to_string();
+        // A chain of renames (each hop is a later rename); bounded against a cycle.
+        for _ in 0..8 {
+            let (next, at) = self.renamed.get(&(context.to_string(), current.clone()))?;
+            if *at + self.config.pending.max_age <= now {
+                return None;
+            }
+            current = next.clone();
+            if self.store.contains(context, &current) {
+                return Some(current);
+            }
+        }
+        None
+    }
+
+    fn remember_rename(&mut self, context: &str, old: &str, new: &str, now: Instant) {
+        let max_age = self.config.pending.max_age;
+        if self.renamed.len() >= self.config.pending.total {
+            self.renamed.retain(|_, (_, at)| *at + max_age > now);
+        }
+        if self.renamed.len() >= self.config.pending.total {
+            // Still full of fresh renames: forget the oldest.
+            if let Some(oldest) = self.renamed.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) {
+                self.renamed.remove(&oldest);
+            }
+        }
+        self.renamed.insert((context.to_string(), old.to_string()), (new.to_string(), now));
+        // The new id is no alias any more (a rename back).
+        self.renamed.remove(&(context.to_string(), new.to_string()));
     }
 
     fn rejected(&mut self, from: &MemberId, context: &str, id: &str, name: String, class_name: String, reason: String) {
@@ -1050,7 +1099,7 @@ impl DeltaManager {
         }
     }
 
-    fn on_change_id(&mut self, context: &str, from: MemberId, message: SessionMessage) {
+    fn on_change_id(&mut self, context: &str, from: MemberId, message: SessionMessage, now: Now) {
         let Some(old) = message.session_id.clone() else {
             return self.malformed(from, context, message.event, "CHANGE_SESSION_ID without a session id".into());
         };
@@ -1060,6 +1109,7 @@ impl DeltaManager {
         };
         if self.store.update(context, &old, |s| s.primary = false).is_some() {
             self.store.rename(context, &old, &new);
+            self.remember_rename(context, &old, &new, now.instant);
             let (session_listeners, container_listeners) = (
                 self.config.notify_session_listeners_on_replication,
                 self.config.notify_container_listeners_on_replication,
@@ -1364,6 +1414,7 @@ impl DeltaManager {
             self.notice(Notice::DeltaDropped { context, session_id: id, reason: "no CREATED within the age limit" });
         }
         if self.next_expiry_check.is_some_and(|at| at <= now.instant) {
+            self.renamed.retain(|_, (_, at)| *at + max_age > now.instant);
             self.next_expiry_check = Some(now.instant + self.config.expiry_check_interval);
             self.expire_sessions(now);
         }
@@ -1523,6 +1574,7 @@ impl DeltaManager {
                     }
                     let old = std::mem::replace(&mut session.id, new_id.clone());
                     self.store.remove(context, &old);
+                    self.remember_rename(context, &old, &new_id, now.instant);
                     delta.session_id = new_id.clone();
                     if has_members {
                         let change = SessionMessage::change_session_id(context, &old, &new_id, now.epoch_ms);

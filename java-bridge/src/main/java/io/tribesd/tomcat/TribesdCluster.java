@@ -148,6 +148,15 @@ public class TribesdCluster extends SimpleTcpCluster {
         } catch (RuntimeException e) {
             log.error("tribesd: the native cluster node did not start; sessions are NOT replicated: "
                     + e.getMessage(), e);
+            return;
+        }
+        // As DeltaManager's start waits for the session state (getAllClusterSessions), the
+        // container's start waits here, so the connectors open once the sessions are in.
+        for (String name : heldAtStart) {
+            ClusterManager manager = getManagers().get(name);
+            if (manager instanceof TribesdManager) {
+                ((TribesdManager) manager).awaitState(node, true);
+            }
         }
     }
 
@@ -168,8 +177,8 @@ public class TribesdCluster extends SimpleTcpCluster {
             Context context = manager.getContext();
             int timeout = context == null ? 30 : context.getSessionTimeout();
             if (NativeBridge.addContext(handle, name, timeout)) {
-                log.info("tribesd: now holding " + name + " (started after the node: its sessions are received"
-                        + " from now on, none are asked for)");
+                log.info("tribesd: now holding " + name + " (started after the node; its session state is asked"
+                        + " for, and the manager's start waits for it)");
             }
         }
     }
@@ -229,15 +238,70 @@ public class TribesdCluster extends SimpleTcpCluster {
         return node != 0;
     }
 
-    /** The native node's members are not Tribes {@code Member} objects; see {@code tribesd members}. */
+    /** The members the native node sees now, as Tribes members (what {@code tribesd members} lists). */
     @Override
     public Member[] getMembers() {
-        return new Member[0];
+        long handle = node;
+        if (handle == 0) {
+            return new Member[0];
+        }
+        try {
+            return Members.parse(NativeBridge.members(handle, false));
+        } catch (RuntimeException e) {
+            log.warn("tribesd: cannot list the native node's members: " + e.getMessage());
+            return new Member[0];
+        }
     }
 
+    /** The native node itself as a Tribes member; null before it started. */
     @Override
     public Member getLocalMember() {
-        return null;
+        long handle = node;
+        if (handle == 0) {
+            return null;
+        }
+        try {
+            Member[] local = Members.parse(NativeBridge.members(handle, true));
+            return local.length == 0 ? null : local[0];
+        } catch (RuntimeException e) {
+            log.warn("tribesd: cannot read the native node's own member: " + e.getMessage());
+            return null;
+        }
+    }
+
+    /** Tribes {@code MemberImpl}s from the lines of {@link NativeBridge#members(long, boolean)}. */
+    static final class Members {
+        private Members() {
+        }
+
+        static Member[] parse(String[] lines) {
+            List<Member> out = new ArrayList<>(lines.length);
+            for (String line : lines) {
+                String[] f = line.split("\t", -1);
+                if (f.length != 8) {
+                    throw new IllegalStateException("a member line of " + f.length + " fields, 8 expected");
+                }
+                org.apache.catalina.tribes.membership.MemberImpl m = new org.apache.catalina.tribes.membership.MemberImpl();
+                m.setHost(hex(f[0]));
+                m.setPort(Integer.parseInt(f[1]));
+                m.setSecurePort(Integer.parseInt(f[2]));
+                m.setUdpPort(Integer.parseInt(f[3]));
+                m.setMemberAliveTime(Long.parseLong(f[4]));
+                m.setUniqueId(hex(f[5]));
+                m.setDomain(hex(f[6]));
+                m.setPayload(hex(f[7]));
+                out.add(m);
+            }
+            return out.toArray(new Member[0]);
+        }
+
+        static byte[] hex(String s) {
+            byte[] b = new byte[s.length() / 2];
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
+            }
+            return b;
+        }
     }
 
     /** Minimal JSON string quoting. */

@@ -105,7 +105,34 @@ public class TribesdManager extends ClusterManagerBase {
             throw new LifecycleException("tribesd: cannot start the native node for " + getName() + ": "
                     + e.getMessage(), e);
         }
+        // A webapp started after the cluster's node: the node was asked for its state when the
+        // cluster registered this manager; wait for it as DeltaManager's start does. (At the
+        // cluster's own start, the node starts after every webapp and the cluster waits.)
+        long handle = getNodeHandle();
+        if (handle != 0 && getCluster() instanceof TribesdCluster) {
+            awaitState(handle, false);
+        }
         setState(LifecycleState.STARTING);
+    }
+
+    /**
+     * Blocks until the node has this context's session state, or stateTransferTimeout seconds
+     * (plus the node's first wait for members) passed; logs how it ended. -1 waits without end as
+     * DeltaManager does (bounded here to a day), 0 does not wait.
+     */
+    void awaitState(long handle, boolean atNodeStart) {
+        if (stateTransferTimeout == 0) {
+            return;
+        }
+        long timeoutMs = stateTransferTimeout < 0 ? 24L * 3600 * 1000 : stateTransferTimeout * 1000L + 5000L;
+        long start = System.currentTimeMillis();
+        try {
+            String outcome = NativeBridge.awaitState(handle, getName(), timeoutMs);
+            log.info("tribesd: " + getName() + ": " + outcome + " (start waited " + (System.currentTimeMillis() - start)
+                    + " ms" + (atNodeStart ? ", at the node's start" : "") + ")");
+        } catch (RuntimeException e) {
+            log.warn("tribesd: " + getName() + ": cannot wait for the session state: " + e.getMessage());
+        }
     }
 
     @Override

@@ -55,8 +55,8 @@ public final class NativeBridge {
     public static native String stats(long handle);
 
     /**
-     * Holds one more context (a webapp started after the node). Its sessions are received from
-     * then on; contexts passed at start are also asked for their state.
+     * Holds one more context (a webapp started after the node) and asks a member for its session
+     * state, as contexts passed at start are; {@link #awaitState} waits for it.
      *
      * @return false if the node already held it (or has no cluster)
      */
@@ -75,6 +75,23 @@ public final class NativeBridge {
 
     /** The ids of the sessions the node holds for {@code context}. */
     public static native String[] sessionIds(long handle, String context);
+
+    /**
+     * Waits, at most {@code timeoutMs}, for the end of the wait for the session state of
+     * {@code context} (DeltaManager's start blocks the same way).
+     *
+     * @return what happened, for the log ("session state received", "no members: ...", "still
+     *     waiting ... after N ms; going on", ...)
+     * @throws IllegalStateException when the node does not hold the context
+     */
+    public static native String awaitState(long handle, String context, long timeoutMs);
+
+    /**
+     * The members the node sees now ({@code local}: the node itself), one line each:
+     * {@code host port securePort udpPort aliveMs uniqueId domain payload}, tab-separated, byte
+     * strings in lower-case hex. Empty without a cluster.
+     */
+    public static native String[] members(long handle, boolean local);
 
     /** How many members the node sees now (0 without a cluster). */
     public static native int memberCount(long handle);
