@@ -165,9 +165,7 @@ impl Node {
         let cluster = match settings {
             Some(settings) => {
                 crate::logging::init();
-                for note in &settings.ignored {
-                    tracing::info!("{note}");
-                }
+                settings.log_start_notes();
                 let options = tribes::node::NodeOptions {
                     control_socket: config.control_socket.clone(),
                     member_wait: config.member_wait_ms.map(Duration::from_millis).unwrap_or(tribes::node::MEMBER_WAIT),

@@ -12,6 +12,7 @@ use tribes_proto::session::manager::ManagerConfig;
 use tribes_proto::session::StateForm;
 use tribes_wire::{Member, SendOptions, UniqueId};
 
+use crate::channel::ChannelConfig;
 use crate::server_xml::{self, Element};
 
 /// A declared static member (`<Member className="org.apache.catalina.tribes.membership.StaticMember">`).
@@ -64,10 +65,16 @@ pub struct NodeSettings {
     pub tcp_ping_detector_below: bool,
     /// `<Interceptor ...TcpPingInterceptor optionFlag>`: the send options of the ping messages [0].
     pub tcp_ping_option_flag: i32,
+    /// `<Sender><Transport>` (the pooled sender) and MessageDispatchInterceptor attributes; the
+    /// receive queue.
+    pub channel: ChannelConfig,
     /// `<Cluster channelSendOptions>` and the `<Manager>` template (DeltaManager's attributes).
     pub sessions: SessionSettings,
-    /// Elements and attributes of the server.xml that tribesd does not act on yet.
+    /// Elements and attributes of the server.xml that tribesd does not act on (logged as
+    /// warnings at start).
     pub ignored: Vec<String>,
+    /// Attributes accepted with another meaning here than in Tomcat (logged at start).
+    pub notes: Vec<String>,
 }
 
 /// Session replication settings in DeltaManager's words, with its defaults.
@@ -148,8 +155,21 @@ impl NodeSettings {
             tcp_ping: None,
             tcp_ping_detector_below: false,
             tcp_ping_option_flag: 0,
+            channel: ChannelConfig::default(),
             sessions: SessionSettings::default(),
             ignored: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Logs what the configuration asks that tribesd does not act on (warnings) and what it takes
+    /// with another meaning than Tomcat's (info), once at start.
+    pub fn log_start_notes(&self) {
+        for note in &self.ignored {
+            tracing::warn!("{note}");
+        }
+        for note in &self.notes {
+            tracing::info!("{note}");
         }
     }
 
@@ -162,7 +182,8 @@ impl NodeSettings {
             server_xml::parse(&text, cluster_host).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let mut s = NodeSettings::defaults();
         apply_xml(&mut s, &found.cluster)?;
-        apply_sessions_xml(&mut s.sessions, &found.cluster)?;
+        let unknown = apply_sessions_xml(&mut s.sessions, &found.cluster)?;
+        s.ignored.extend(unknown);
         s.sessions.placement = Some(found.placement.clone());
         Ok(s)
     }
@@ -249,6 +270,26 @@ const MEMBERSHIP_ATTRS: &[&str] = &[
     "recoverySleepTime",
 ];
 const RECEIVER_ATTRS: &[&str] = &["className", "address", "port", "autoBind", "securePort", "udpPort"];
+/// NioReceiver attributes that size Tomcat's selector loop and worker pool: tribesd serves every
+/// connection as a task of its runtime, so they are accepted and mean nothing more here.
+const RECEIVER_POOL_ATTRS: &[&str] = &["selectorTimeout", "maxThreads", "minThreads", "maxIdleTime"];
+const TRANSPORT_ATTRS: &[&str] = &[
+    "className",
+    "timeout",
+    "poolSize",
+    "maxWait",
+    "maxRetryAttempts",
+    "keepAliveCount",
+    "keepAliveTime",
+    "tcpNoDelay",
+    "soKeepAlive",
+    "rxBufSize",
+    "txBufSize",
+    "throwOnFailedAck",
+];
+const DISPATCH_ATTRS: &[&str] = &["className", "maxQueueSize", "alwaysSend", "keepAliveTime"];
+/// MessageDispatchInterceptor's thread pool: tribesd has one sending task per destination.
+const DISPATCH_POOL_ATTRS: &[&str] = &["maxThreads", "maxSpareThreads"];
 
 fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError> {
     let Some(channel) = cluster.child("Channel") else {
@@ -296,7 +337,22 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
                 _ => {}
             }
         }
-        note_unknown(s, r, RECEIVER_ATTRS);
+        for k in r.attributes.keys().filter(|k| RECEIVER_POOL_ATTRS.contains(&k.as_str())) {
+            s.notes.push(format!(
+                "<Receiver {k}> (line {}): accepted; tribesd serves each connection as a task of its runtime, there is no selector loop or worker pool to size",
+                r.line
+            ));
+        }
+        note_unknown(s, r, &[RECEIVER_ATTRS, RECEIVER_POOL_ATTRS].concat());
+    }
+    if let Some(sender) = channel.child("Sender") {
+        note_unknown(s, sender, &["className"]);
+        if let Some(t) = sender.child("Transport") {
+            apply_transport(s, t)?;
+        }
+        for c in sender.children.iter().filter(|c| c.name != "Transport") {
+            s.ignored.push(format!("<{}> (line {}) inside <Sender>: not acted on by tribesd", c.name, c.line));
+        }
     }
     for e in &channel.children {
         let at = |attr: &str| format!("<Interceptor {attr}> (line {})", e.line);
@@ -347,10 +403,27 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
                 .skip_while(|c| !std::ptr::eq(*c, e))
                 .any(|c| c.name == "Interceptor" && c.class_name() == Some(FAILURE_DETECTOR));
             note_unknown(s, e, &["className", "interval", "useThread", "staticOnly", "optionFlag"]);
-        } else if e.name == "Interceptor" && matches!(e.class_name(), Some(MESSAGE_DISPATCH) | Some(DOMAIN_FILTER)) {
-            // MessageDispatchInterceptor: tribesd's channel queues asynchronous sends itself.
-            // DomainFilterInterceptor: tribesd run always ignores members of other domains.
-        } else if e.name != "Membership" && e.name != "Receiver" {
+        } else if e.name == "Interceptor" && e.class_name() == Some(MESSAGE_DISPATCH) {
+            // tribesd's channel queues asynchronous sends itself, with these attributes.
+            let d = &mut s.channel.dispatch;
+            for (k, v) in &e.attributes {
+                match k.as_str() {
+                    "maxQueueSize" => d.max_queue_size = number(&at(k), v)?,
+                    "alwaysSend" => d.always_send = boolean(&at(k), v)?,
+                    "keepAliveTime" => d.idle_time = millis(&at(k), v)?,
+                    _ => {}
+                }
+            }
+            for k in e.attributes.keys().filter(|k| DISPATCH_POOL_ATTRS.contains(&k.as_str())) {
+                s.notes.push(format!(
+                    "<Interceptor {k}> (line {}) of MessageDispatchInterceptor: accepted; tribesd sends asynchronous messages with one task per destination, there is no thread pool to size",
+                    e.line
+                ));
+            }
+            note_unknown(s, e, &[DISPATCH_ATTRS, DISPATCH_POOL_ATTRS].concat());
+        } else if e.name == "Interceptor" && e.class_name() == Some(DOMAIN_FILTER) {
+            // tribesd always ignores members of other domains.
+        } else if e.name != "Membership" && e.name != "Receiver" && e.name != "Sender" {
             s.ignored.push(format!(
                 "<{} className=\"{}\"> (line {}): not acted on by tribesd run yet",
                 e.name,
@@ -362,16 +435,51 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
     Ok(())
 }
 
+/// `<Transport>` inside `<Sender>`: the pooled sender's attributes.
+fn apply_transport(s: &mut NodeSettings, t: &Element) -> Result<(), ConfigError> {
+    const PARALLEL: &str = "org.apache.catalina.tribes.transport.nio.PooledParallelSender";
+    if let Some(class) = t.class_name().filter(|c| *c != PARALLEL) {
+        s.ignored.push(format!(
+            "<Transport className=\"{class}\"> (line {}): tribesd sends as PooledParallelSender does",
+            t.line
+        ));
+    }
+    let at = |attr: &str| format!("<Transport {attr}> (line {})", t.line);
+    // Tomcat's -1 means "no limit" for the keep-alive attributes.
+    let unlimited = |v: &str| v.trim() == "-1";
+    let c = &mut s.channel.sender;
+    for (k, v) in &t.attributes {
+        match k.as_str() {
+            "timeout" => c.timeout = millis(&at(k), v)?,
+            "poolSize" => c.pool_size = positive(&at(k), v)? as usize,
+            "maxWait" => c.max_wait = millis(&at(k), v)?,
+            "maxRetryAttempts" => c.max_retry_attempts = number(&at(k), v)?,
+            "keepAliveCount" => c.keep_alive_count = if unlimited(v) { None } else { Some(number(&at(k), v)?) },
+            "keepAliveTime" => c.keep_alive_time = if unlimited(v) { None } else { Some(millis(&at(k), v)?) },
+            "tcpNoDelay" => c.tcp_no_delay = boolean(&at(k), v)?,
+            "soKeepAlive" => c.so_keep_alive = boolean(&at(k), v)?,
+            "rxBufSize" => c.rx_buf_size = number(&at(k), v)?,
+            "txBufSize" => c.tx_buf_size = number(&at(k), v)?,
+            "throwOnFailedAck" => c.throw_on_failed_ack = boolean(&at(k), v)?,
+            _ => {}
+        }
+    }
+    note_unknown(s, t, TRANSPORT_ATTRS);
+    Ok(())
+}
+
 const DELTA_MANAGER: &str = "org.apache.catalina.ha.session.DeltaManager";
 /// The Java bridge's Manager (java-bridge/): DeltaManager's attributes, replicated by this node.
 const TRIBESD_MANAGER: &str = "io.tribesd.tomcat.TribesdManager";
 
 /// `<Cluster channelSendOptions>` and the `<Manager>` template inside the `<Cluster>`.
-fn apply_sessions_xml(s: &mut SessionSettings, cluster: &Element) -> Result<(), ConfigError> {
+/// Returns the `<Manager>` attributes it does not act on.
+fn apply_sessions_xml(s: &mut SessionSettings, cluster: &Element) -> Result<Vec<String>, ConfigError> {
     if let Some(v) = cluster.attr("channelSendOptions") {
         s.channel_send_options = send_options(&format!("<Cluster channelSendOptions> (line {})", cluster.line), v)?;
     }
-    let Some(m) = cluster.child("Manager") else { return Ok(()) };
+    let mut unknown = Vec::new();
+    let Some(m) = cluster.child("Manager") else { return Ok(unknown) };
     let class = m.class_name().unwrap_or(DELTA_MANAGER);
     if class != DELTA_MANAGER && class != TRIBESD_MANAGER {
         return Err(ConfigError(format!(
@@ -398,11 +506,33 @@ fn apply_sessions_xml(s: &mut SessionSettings, cluster: &Element) -> Result<(), 
             "sessionAttributeValueClassNameFilter" => {
                 s.session_attribute_value_class_name_filter = Some(regex_text(&at(k), v)?)
             }
+            k if !MANAGER_JAVA_ATTRS.contains(&k) => {
+                unknown.push(format!("<Manager {k}> (line {}): not acted on by tribesd", m.line))
+            }
             _ => {}
         }
     }
-    Ok(())
+    Ok(unknown)
 }
+
+/// `<Manager>` attributes that Tomcat's own ManagerBase acts on (inside Tomcat, with the bridge's
+/// TribesdManager); the node has nothing to do with them.
+const MANAGER_JAVA_ATTRS: &[&str] = &[
+    "className",
+    "name",
+    "maxActiveSessions",
+    "processExpiresFrequency",
+    "secureRandomClass",
+    "secureRandomAlgorithm",
+    "secureRandomProvider",
+    "persistAuthentication",
+    "notifyBindingListenerOnUnchangedValue",
+    "notifyAttributeListenerOnUnchangedValue",
+    "warnOnSessionAttributeFilterFailure",
+    "duplicates",
+    "sessionMaxAliveTime",
+    "sessionAverageAliveTime",
+];
 
 pub fn send_options(what: &str, v: &str) -> Result<i32, ConfigError> {
     tribes_wire::SendOptions::parse(v).map(|o| o.bits()).map_err(|e| ConfigError(format!("{what}: \"{v}\": {e}")))

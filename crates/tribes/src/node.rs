@@ -17,7 +17,7 @@ use tribes_proto::session::store::Store;
 use tribes_proto::static_members::DEFAULT_PROBE_INTERVAL;
 use tribes_wire::{Member, UniqueId};
 
-use crate::channel::{ChannelConfig, GroupChannel};
+use crate::channel::GroupChannel;
 use crate::config::{resolve_receiver_address, NodeSettings};
 use crate::detector::FailureDetectorService;
 use crate::membership::{MembershipEvent, MembershipService, Mode};
@@ -107,7 +107,7 @@ impl Node {
         local.udp_port = udp.as_ref().map_or(settings.receiver_udp_port, |(_, p)| *p);
         // Data messages go through the channel to the session service; a SYNCHRONIZED_ACK sender
         // gets its ACK once the service processed the message.
-        let channel = Arc::new(GroupChannel::new(local.clone(), ChannelConfig::default()));
+        let channel = Arc::new(GroupChannel::new(local.clone(), settings.channel.clone()));
         let (handler, incoming) = channel.incoming();
         let serve = ServeOptions { max_frame_len: rc.max_frame_len, ..ServeOptions::default() };
         let udp_task = udp.map(|(socket, _)| crate::udp::serve(socket, serve.clone(), handler.clone()));

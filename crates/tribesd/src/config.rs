@@ -298,8 +298,54 @@ mod tests {
         assert_eq!((s.receiver_address.as_str(), s.receiver_port, s.receiver_auto_bind), ("127.0.0.1", 4100, 5));
         let ignored = s.ignored.join("\n");
         assert!(ignored.contains("<Membership foo>"), "{ignored}");
-        assert!(ignored.contains("<Receiver maxThreads>"), "{ignored}");
+        assert!(s.notes.join("\n").contains("<Receiver maxThreads>"), "{:?}", s.notes);
         assert!(!ignored.contains("TcpFailureDetector"), "the failure detector is acted on: {ignored}");
+    }
+
+    /// The seed's `<Sender><Transport>` and MessageDispatchInterceptor attributes configure the
+    /// node's sender and async queue; the receiver's pool sizes are accepted with a note; what is
+    /// not acted on (anywhere in the `<Channel>` or the `<Manager>`) is named with its line.
+    #[test]
+    fn transport_and_dispatch_attributes_apply_and_the_rest_is_named() {
+        let xml = write_xml(
+            r#"<Manager className="org.apache.catalina.ha.session.DeltaManager" maxActiveSessions="10" bogus="1"/>
+               <Channel className="org.apache.catalina.tribes.group.GroupChannel">
+               <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" selectorTimeout="5000" maxThreads="6" rxBufSize="100"/>
+               <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
+                 <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="60000"
+                   poolSize="10" maxWait="500" maxRetryAttempts="2" keepAliveCount="100" keepAliveTime="-1"
+                   tcpNoDelay="false" soKeepAlive="true" rxBufSize="1000" txBufSize="2000" throwOnFailedAck="false" directBuffer="true"/>
+               </Sender>
+               <Interceptor className="org.apache.catalina.tribes.group.interceptors.MessageDispatchInterceptor"
+                 maxQueueSize="1048576" alwaysSend="false" keepAliveTime="7000" maxThreads="4"/>
+               </Channel>"#,
+        );
+        let s = ClusterArgs { server_xml: Some(xml.0.clone()), ..Default::default() }.settings().unwrap();
+        let c = &s.channel.sender;
+        assert_eq!((c.timeout, c.pool_size, c.max_wait), (Duration::from_secs(60), 10, Duration::from_millis(500)));
+        assert_eq!((c.max_retry_attempts, c.keep_alive_count, c.keep_alive_time), (2, Some(100), None));
+        assert_eq!((c.tcp_no_delay, c.so_keep_alive, c.rx_buf_size, c.tx_buf_size), (false, true, 1000, 2000));
+        assert!(!c.throw_on_failed_ack);
+        let d = &s.channel.dispatch;
+        assert_eq!((d.max_queue_size, d.always_send, d.idle_time), (1 << 20, false, Duration::from_millis(7000)));
+        let ignored = s.ignored.join("\n");
+        for named in ["<Transport directBuffer>", "<Receiver rxBufSize>", "<Manager bogus>"] {
+            assert!(ignored.contains(named), "{named} not named in:\n{ignored}");
+        }
+        for acted in ["Sender", "MessageDispatchInterceptor", "selectorTimeout", "maxThreads", "maxActiveSessions"] {
+            assert!(!ignored.contains(acted), "{acted} is taken, not ignored:\n{ignored}");
+        }
+        let notes = s.notes.join("\n");
+        for noted in ["<Receiver selectorTimeout>", "<Receiver maxThreads>", "<Interceptor maxThreads>"] {
+            assert!(notes.contains(noted), "{noted} not noted in:\n{notes}");
+        }
+
+        let bad = write_xml(r#"<Channel><Sender><Transport timeout="3s"/></Sender></Channel>"#);
+        let err = ClusterArgs { server_xml: Some(bad.0.clone()), ..Default::default() }.settings().unwrap_err();
+        assert_eq!(err.to_string(), "<Transport timeout> (line 1): \"3s\" is not a number of milliseconds");
+        let bad = write_xml(r#"<Channel><Sender><Transport poolSize="0"/></Sender></Channel>"#);
+        let err = ClusterArgs { server_xml: Some(bad.0.clone()), ..Default::default() }.settings().unwrap_err();
+        assert!(err.to_string().contains("<Transport poolSize> (line 1): \"0\""), "{err}");
     }
 
     #[test]

@@ -41,9 +41,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    for note in &settings.ignored {
-        tracing::warn!("{note}");
-    }
+    settings.log_start_notes();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     runtime.block_on(async move {
         let options = NodeOptions { control_socket: Some(args.socket.path()), member_wait: MEMBER_WAIT };

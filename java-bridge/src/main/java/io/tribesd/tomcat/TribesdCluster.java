@@ -102,11 +102,30 @@ public class TribesdCluster extends SimpleTcpCluster {
         }
         checkDefaults();
         registerClusterValve();
+        warnNotActedOn();
         Container container = getContainer();
         if (container != null) {
             container.addLifecycleListener(starter);
         }
         setState(LifecycleState.STARTING);
+    }
+
+    /**
+     * Names, at start, what SimpleTcpCluster would run and this cluster does not: the native node
+     * receives the cluster's messages itself (only session messages are handled), and webapps are
+     * not deployed through the cluster.
+     */
+    private void warnNotActedOn() {
+        for (org.apache.catalina.ha.ClusterListener l : clusterListeners) {
+            if (!(l instanceof org.apache.catalina.ha.session.ClusterSessionListener)) {
+                log.warn("tribesd: <ClusterListener className=\"" + l.getClass().getName() + "\"> is never called: the"
+                        + " native node receives the cluster's messages and handles only session messages");
+            }
+        }
+        if (getClusterDeployer() != null) {
+            log.warn("tribesd: <Deployer className=\"" + getClusterDeployer().getClass().getName() + "\"> is not"
+                    + " started: tribesd does not deploy webapps through the cluster");
+        }
     }
 
     /** Starts the native node with the contexts registered so far. */
