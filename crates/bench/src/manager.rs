@@ -474,7 +474,7 @@ fn start_node(
         std::fs::copy(jar, base.join("lib").join(name)).map_err(io)?;
     }
     for context in &config.webapps {
-        copy_dir(&tomcat_harness::node::test_webapp(), &base.join("webapps").join(webapp_dir_name(context)))
+        tomcat_harness::node::install_test_webapp(tomcat, &base.join("webapps").join(webapp_dir_name(context)))
             .map_err(io)?;
     }
     let h = &tomcat.home;
@@ -560,20 +560,6 @@ fn server_xml(c: &NodeConfig, ours: bool, control_socket: Option<&Path>) -> Stri
         http = c.http_port,
         name = c.name,
     )
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 // ---- report ----

@@ -65,6 +65,17 @@ pub fn tomcats() -> Vec<Tomcat> {
     tomcats
 }
 
+/// The pinned release of one line (`"10.1."`: its version starts with that).
+///
+/// # Panics
+/// When no release of that line is pinned (tests/tomcat-versions) or unpacked.
+pub fn pinned(version_prefix: &str) -> Tomcat {
+    tomcats()
+        .into_iter()
+        .find(|t| t.version.starts_with(version_prefix))
+        .unwrap_or_else(|| panic!("no pinned Tomcat {version_prefix}"))
+}
+
 /// Runs a script from `tests/java/` with the given arguments, feeding `stdin`, and returns its
 /// standard output.
 ///

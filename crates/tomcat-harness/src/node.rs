@@ -205,6 +205,80 @@ pub fn test_webapp() -> PathBuf {
     crate::repo_root().join("tests/webapp")
 }
 
+/// Deploys `tests/webapp` into `dest` (a webapp directory of a CATALINA_BASE) for `tomcat`, with
+/// `tests/webapp-src` (the session listeners events.jsp shows) compiled into `WEB-INF/classes`.
+pub fn install_test_webapp(tomcat: &Tomcat, dest: &Path) -> std::io::Result<()> {
+    copy_dir(&test_webapp(), dest)?;
+    copy_dir(&webapp_classes(tomcat)?, &dest.join("WEB-INF/classes"))
+}
+
+/// `tests/webapp-src` compiled against `tomcat`'s servlet API: javax for 9.0, the same sources
+/// with `javax.servlet` renamed `jakarta.servlet` for 10.1 and 11.0. Cached under
+/// `target/webapp-classes` by namespace and source contents; parallel tests may race to build it,
+/// the first rename wins.
+fn webapp_classes(tomcat: &Tomcat) -> std::io::Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let jakarta = tomcat.line() != "9.0";
+    let namespace = if jakarta { "jakarta" } else { "javax" };
+    let src = crate::repo_root().join("tests/webapp-src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "java") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut sources = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f)?;
+        let text = if jakarta { text.replace("javax.servlet", "jakarta.servlet") } else { text };
+        (f, &text).hash(&mut hasher);
+        sources.push((f.strip_prefix(&src).expect("under src").to_path_buf(), text));
+    }
+    let out = crate::repo_root().join("target/webapp-classes").join(format!("{namespace}-{:016x}", hasher.finish()));
+    if out.is_dir() {
+        return Ok(out);
+    }
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let mut paths = Vec::new();
+    for (rel, text) in &sources {
+        let path = tmp.join("src").join(rel);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder"))?;
+        std::fs::write(&path, text)?;
+        paths.push(path);
+    }
+    let api = tomcat.home.join("lib/servlet-api.jar");
+    let result = std::process::Command::new("javac")
+        .args(["--release", "17", "-nowarn", "-encoding", "UTF-8", "-cp"])
+        .arg(&api)
+        .arg("-d")
+        .arg(tmp.join("classes"))
+        .args(&paths)
+        .output()?;
+    if !result.status.success() {
+        return Err(std::io::Error::other(format!(
+            "javac of tests/webapp-src against {} failed:\n{}",
+            api.display(),
+            String::from_utf8_lossy(&result.stderr)
+        )));
+    }
+    match std::fs::rename(tmp.join("classes"), &out) {
+        Ok(()) => {}
+        Err(_) if out.is_dir() => {}
+        Err(e) => return Err(e),
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(out)
+}
+
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -241,7 +315,8 @@ impl TomcatNode {
         std::fs::write(base.join("conf/logging.properties"), logging_properties(&config))
             .expect("write logging.properties");
         for context in &config.webapps {
-            copy_dir(&test_webapp(), &base.join("webapps").join(webapp_dir_name(context))).expect("copy tests/webapp");
+            install_test_webapp(tomcat, &base.join("webapps").join(webapp_dir_name(context)))
+                .unwrap_or_else(|e| panic!("deploying tests/webapp: {e}"));
         }
         let h = &tomcat.home;
         let mut command = ns.command("java");

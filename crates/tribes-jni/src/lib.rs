@@ -21,6 +21,7 @@
 
 pub mod batch;
 pub mod convert;
+pub mod events;
 pub mod logging;
 pub mod node;
 pub mod session_bytes;
@@ -324,6 +325,22 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_members<'local
     entry(&mut env, "members", std::ptr::null_mut(), |env| {
         let lines = node::get(handle)?.member_lines(local != 0);
         string_array(env, &lines)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_pollEvents<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    timeout_ms: jlong,
+) -> jbyteArray {
+    entry(&mut env, "pollEvents", std::ptr::null_mut(), |env| {
+        let timeout = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0).min(60_000));
+        match node::get(handle)?.poll_events(timeout) {
+            Some(batch) => Ok(env.byte_array_from_slice(&batch)?.into_raw()),
+            None => Ok(std::ptr::null_mut()),
+        }
     })
 }
 

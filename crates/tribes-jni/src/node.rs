@@ -134,6 +134,8 @@ pub struct Node {
     /// (and acknowledged), as Tomcat's ReplicationValve does.
     sync_sends: bool,
     stats: Arc<Stats>,
+    /// Listener events for the Java side (kept once Java polls).
+    events: Arc<crate::events::EventQueue>,
 }
 
 impl Node {
@@ -179,6 +181,23 @@ impl Node {
         };
         let sessions = cluster.as_ref().map(|c| c.sessions().clone());
         let store = cluster.as_ref().map(|c| c.store());
+        let events = Arc::new(crate::events::EventQueue::default());
+        if let Some(sessions) = &sessions {
+            let mut rx = sessions.subscribe();
+            let queue = events.clone();
+            runtime.spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match rx.recv().await {
+                        Ok(event) => queue.push(event),
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "listener events missed (the sessions are unaffected)")
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
         // Without a cluster, batches are only counted (the plumbing tests).
         let (batches, mut rx) = mpsc::unbounded_channel::<RequestChanges>();
         let task_stats = stats.clone();
@@ -197,6 +216,7 @@ impl Node {
             store,
             sync_sends,
             stats,
+            events,
         })
     }
 
@@ -298,6 +318,12 @@ impl Node {
         }
     }
 
+    /// Waits up to `timeout` for listener events and takes a batch (events.rs); None when none
+    /// came. The first call makes the node keep events from then on.
+    pub fn poll_events(&self, timeout: Duration) -> Option<Vec<u8>> {
+        self.events.poll(timeout)
+    }
+
     /// The session ids of `context` (empty when it is not held).
     pub fn session_ids(&self, context: &str) -> Vec<String> {
         self.store.as_ref().and_then(|s| s.session_ids(context)).unwrap_or_default()
@@ -384,6 +410,8 @@ pub fn get(handle: i64) -> Result<Arc<Node>, NodeError> {
 /// call using it returns.
 pub fn stop(handle: i64) -> Result<(), NodeError> {
     let node = table().remove(&handle).ok_or(NodeError::UnknownHandle(handle))?;
+    // A Java thread waiting in pollEvents holds the node too: let it go first.
+    node.events.close();
     drop(node);
     Ok(())
 }

@@ -25,7 +25,7 @@ use tomcat_harness::http::SessionClient;
 use tomcat_harness::netns::NetNs;
 use tomcat_harness::node::{NodeConfig, TomcatNode};
 use tomcat_harness::process::wait_for;
-use tomcat_harness::{tomcats, Tomcat};
+use tomcat_harness::{pinned, Tomcat};
 
 const TRIBESD: &str = env!("CARGO_BIN_EXE_tribesd");
 const APP: &str = "/app";
@@ -190,24 +190,17 @@ fn climb(client: &mut SessionClient, ports: &[u16], from: u32, to: u32, version:
     }
 }
 
-fn line(version_prefix: &str) {
-    let Some(tomcat) = tomcats().into_iter().find(|t| t.version.starts_with(version_prefix)) else {
-        panic!("no pinned Tomcat {version_prefix}");
-    };
-    check_line(&tomcat);
-}
-
 #[test]
 fn mixed_cluster_replicates_on_tomcat_10_1() {
-    line("10.1.");
+    check_line(&pinned("10.1."));
 }
 
 #[test]
 fn mixed_cluster_replicates_on_tomcat_9_0() {
-    line("9.0.");
+    check_line(&pinned("9.0."));
 }
 
 #[test]
 fn mixed_cluster_replicates_on_tomcat_11_0() {
-    line("11.0.");
+    check_line(&pinned("11.0."));
 }

@@ -353,11 +353,17 @@ impl<S: AsRef<str>> FromIterator<S> for SessionIds {
     }
 }
 
-/// A session or attribute listener event caused by replication.
+/// A session or attribute listener event caused by replication, with what a listener reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerEvent {
     pub context: String,
     pub kind: ListenerKind,
+    /// Attribute events: the value set (added, replaced).
+    pub value: Option<JavaValue>,
+    /// Attribute events: the value replaced or removed.
+    pub old: Option<JavaValue>,
+    /// `SessionDestroyed`: the session as it was when it ended (its attributes included).
+    pub session: Option<Arc<Session>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -931,13 +937,13 @@ impl DeltaManager {
     fn on_expired(&mut self, context: &str, from: MemberId, message: &SessionMessage) {
         let Some(id) = message.session_id.as_deref() else { return };
         self.drop_pending(context, id, "session expired");
-        let held = self.store.remove(context, id).is_some();
+        let removed = self.store.remove(context, id);
         let (context_name, session_id) = (context.to_string(), id.to_string());
-        self.notice(Notice::ExpiredByMember { from, context: context_name, session_id, held });
-        if held {
+        self.notice(Notice::ExpiredByMember { from, context: context_name, session_id, held: removed.is_some() });
+        if let Some(s) = removed {
             bump(&self.stats.sessions_expired);
             if self.config.notify_session_listeners_on_replication {
-                self.listener(context, ListenerKind::SessionDestroyed { id: id.to_string() });
+                self.destroyed(context, s);
             }
         }
     }
@@ -1035,15 +1041,17 @@ impl DeltaManager {
                 match (a.kind, a.op) {
                     (ActionKind::Attribute, Op::Set) if a.value.as_ref().is_some_and(|v| !v.is_null()) => {
                         let value = a.value.clone().expect("checked");
-                        let kind = match s.set_attribute(&a.name, value) {
+                        let old = s.set_attribute(&a.name, value.clone());
+                        let kind = match old {
                             Some(_) => ListenerKind::AttributeReplaced { id: id.to_string(), name: a.name.clone() },
                             None => ListenerKind::AttributeAdded { id: id.to_string(), name: a.name.clone() },
                         };
-                        events.push(kind);
+                        events.push((kind, Some(value), old));
                     }
                     (ActionKind::Attribute, _) => {
-                        if s.remove_attribute(&a.name).is_some() {
-                            events.push(ListenerKind::AttributeRemoved { id: id.to_string(), name: a.name.clone() });
+                        if let Some(old) = s.remove_attribute(&a.name) {
+                            let kind = ListenerKind::AttributeRemoved { id: id.to_string(), name: a.name.clone() };
+                            events.push((kind, None, Some(old)));
                         }
                     }
                     (ActionKind::IsNew, _) => {
@@ -1090,8 +1098,8 @@ impl DeltaManager {
             s.primary = false;
         });
         if notify {
-            for kind in events {
-                self.listener(context, kind);
+            for (kind, value, old) in events {
+                self.listener_with(context, kind, value, old, None);
             }
         }
         for kind in unknown {
@@ -1439,7 +1447,7 @@ impl DeltaManager {
         let Some(s) = self.store.remove(context, id) else { return };
         bump(&self.stats.sessions_expired);
         self.notice(Notice::Expired { context: context.to_string(), session_id: id.to_string(), primary: s.primary });
-        self.listener(context, ListenerKind::SessionDestroyed { id: id.to_string() });
+        self.destroyed(context, s);
         if notify_cluster {
             self.send_all(SessionMessage::expired(context, id, now.epoch_ms));
         }
@@ -1455,10 +1463,10 @@ impl DeltaManager {
         for context in self.store.contexts() {
             for s in self.store.clear(&context) {
                 bump(&self.stats.sessions_expired);
-                self.listener(&context, ListenerKind::SessionDestroyed { id: s.id.clone() });
                 if notify_cluster {
                     self.send_all(SessionMessage::expired(&context, &s.id, now.epoch_ms));
                 }
+                self.destroyed(&context, s);
             }
         }
         self.waiting.clear();
@@ -1668,7 +1676,24 @@ impl DeltaManager {
     }
 
     fn listener(&mut self, context: &str, kind: ListenerKind) {
-        self.outputs.push_back(Output::Listener(ListenerEvent { context: context.to_string(), kind }));
+        self.listener_with(context, kind, None, None, None);
+    }
+
+    fn listener_with(
+        &mut self,
+        context: &str,
+        kind: ListenerKind,
+        value: Option<JavaValue>,
+        old: Option<JavaValue>,
+        session: Option<Arc<Session>>,
+    ) {
+        let event = ListenerEvent { context: context.to_string(), kind, value, old, session };
+        self.outputs.push_back(Output::Listener(event));
+    }
+
+    fn destroyed(&mut self, context: &str, session: Session) {
+        let kind = ListenerKind::SessionDestroyed { id: session.id.clone() };
+        self.listener_with(context, kind, None, None, Some(Arc::new(session)));
     }
 
     fn notice(&mut self, notice: Notice) {

@@ -52,6 +52,7 @@ public class TribesdCluster extends SimpleTcpCluster {
     private int workerThreads = 2;
     private String controlSocket;
     private final List<String> heldAtStart = new ArrayList<>();
+    private volatile Thread eventThread;
 
     private final LifecycleListener starter = new LifecycleListener() {
         @Override
@@ -169,6 +170,7 @@ public class TribesdCluster extends SimpleTcpCluster {
                     + e.getMessage(), e);
             return;
         }
+        startEventThread(node);
         // As DeltaManager's start waits for the session state (getAllClusterSessions), the
         // container's start waits here, so the connectors open once the sessions are in.
         for (String name : heldAtStart) {
@@ -177,6 +179,46 @@ public class TribesdCluster extends SimpleTcpCluster {
                 ((TribesdManager) manager).awaitState(node, true);
             }
         }
+    }
+
+    /**
+     * The thread that takes listener events from the node (sessions created, changed, renamed or
+     * ended by other nodes) and has each context's manager fire the webapp's listeners; it ends
+     * when the node stops.
+     */
+    private void startEventThread(long handle) {
+        Thread t = new Thread(() -> {
+            while (node == handle) {
+                byte[] batch;
+                try {
+                    batch = NativeBridge.pollEvents(handle, 500);
+                } catch (RuntimeException e) {
+                    if (node == handle) {
+                        log.warn("tribesd: listener events: " + e.getMessage());
+                    }
+                    return;
+                }
+                if (batch == null) {
+                    continue;
+                }
+                List<io.tribesd.tomcat.bridge.ListenerEvents.Event> events;
+                try {
+                    events = io.tribesd.tomcat.bridge.ListenerEvents.decode(batch);
+                } catch (IllegalArgumentException e) {
+                    log.error("tribesd: a listener event batch from the node did not decode: " + e.getMessage());
+                    continue;
+                }
+                for (io.tribesd.tomcat.bridge.ListenerEvents.Event e : events) {
+                    ClusterManager manager = getManagers().get(e.context);
+                    if (manager instanceof TribesdManager) {
+                        ((TribesdManager) manager).replicated(e);
+                    }
+                }
+            }
+        }, "tribesd-listener-events");
+        t.setDaemon(true);
+        eventThread = t;
+        t.start();
     }
 
     private String serverXmlPath() {
@@ -213,6 +255,16 @@ public class TribesdCluster extends SimpleTcpCluster {
         synchronized (this) {
             handle = node;
             node = 0;
+        }
+        Thread events = eventThread;
+        eventThread = null;
+        if (events != null) {
+            // It sees node == 0 after its current poll (at most 500 ms).
+            try {
+                events.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (handle != 0) {
             try {

@@ -11,12 +11,21 @@ import java.security.Principal;
 import java.util.List;
 import java.util.Map;
 
+import javax.servlet.http.HttpSession;
+import javax.servlet.http.HttpSessionAttributeListener;
+import javax.servlet.http.HttpSessionBindingEvent;
+import javax.servlet.http.HttpSessionBindingListener;
+import javax.servlet.http.HttpSessionIdListener;
+import javax.servlet.http.HttpSessionListener;
+
 import io.tribesd.tomcat.bridge.ChangeBatch;
+import io.tribesd.tomcat.bridge.ListenerEvents;
 import io.tribesd.tomcat.bridge.NativeBridge;
 import io.tribesd.tomcat.bridge.NativeLoader;
 import io.tribesd.tomcat.bridge.SessionData;
 
 import org.apache.catalina.Cluster;
+import org.apache.catalina.Context;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.LifecycleState;
 import org.apache.catalina.Session;
@@ -223,6 +232,14 @@ public class TribesdManager extends ClusterManagerBase {
     }
 
     private TribesdSession materialize(SessionData d) {
+        TribesdSession s = build(d);
+        s.startRecording(false);
+        add(s);
+        return s;
+    }
+
+    /** A session object from a record of the node, not in this manager's map, recording nothing. */
+    private TribesdSession build(SessionData d) {
         TribesdSession s = (TribesdSession) createEmptySession();
         Principal principal = null;
         if (d.principal != null) {
@@ -248,9 +265,172 @@ public class TribesdManager extends ClusterManagerBase {
             }
         }
         s.fill(d, principal, notes, attributes);
-        s.startRecording(false);
-        add(s);
         return s;
+    }
+
+    /**
+     * A listener event caused by replication (the node applied it already): the webapp's
+     * listeners are told as DeltaManager tells them on a replica. Sessions are read from the node
+     * (deserialized) only when the context has a listener for the event, or the value is a
+     * HttpSessionBindingListener. Runs on the cluster's event thread, with the webapp's class
+     * loader; a listener that throws is logged and the next event goes on.
+     */
+    void replicated(ListenerEvents.Event e) {
+        Context context = getContext();
+        if (context == null || !getState().isAvailable()) {
+            return;
+        }
+        Thread thread = Thread.currentThread();
+        ClassLoader previous = thread.getContextClassLoader();
+        ClassLoader webapp = context.getLoader() == null ? null : context.getLoader().getClassLoader();
+        if (webapp != null) {
+            thread.setContextClassLoader(webapp);
+        }
+        try {
+            dispatch(context, e);
+        } catch (RuntimeException | LinkageError t) {
+            log.warn("tribesd: a listener of " + getName() + " failed on a replicated event (kind " + e.kind
+                    + ", session " + shortId(e.id) + "): " + t, t);
+        } finally {
+            thread.setContextClassLoader(previous);
+        }
+    }
+
+    private void dispatch(Context context, ListenerEvents.Event e) {
+        Session local = sessions.get(e.id);
+        switch (e.kind) {
+        case ListenerEvents.SESSION_CREATED:
+            if (has(context.getApplicationLifecycleListeners(), HttpSessionListener.class)) {
+                Session s = findSessionQuietly(e.id);
+                if (s instanceof TribesdSession) {
+                    ((TribesdSession) s).tellNew();
+                }
+            }
+            break;
+        case ListenerEvents.SESSION_DESTROYED:
+            if (local instanceof TribesdSession) {
+                // The copy here ends with its listeners (expire(true, false) as DeltaManager).
+                ((TribesdSession) local).expire(true, false);
+            } else if (e.session != null && (has(context.getApplicationLifecycleListeners(), HttpSessionListener.class)
+                    || has(context.getApplicationEventListeners(), HttpSessionAttributeListener.class)
+                    || anyBindingListener(e.session.attributes.values()))) {
+                build(e.session).expire(true, false);
+            }
+            break;
+        case ListenerEvents.SESSION_ID_CHANGED: {
+            Session s = local;
+            if (s instanceof TribesdSession) {
+                ((TribesdSession) s).renameFromCluster(e.name);
+            } else if ((e.sessionListeners && has(context.getApplicationEventListeners(), HttpSessionIdListener.class))
+                    || (e.containerListeners && context.findContainerListeners().length > 0)) {
+                s = findSessionQuietly(e.name);
+            } else {
+                s = null;
+            }
+            if (s instanceof TribesdSession) {
+                ((TribesdSession) s).tellChangedSessionId(e.name, e.id, e.sessionListeners, e.containerListeners);
+            }
+            break;
+        }
+        case ListenerEvents.ATTRIBUTE_ADDED:
+        case ListenerEvents.ATTRIBUTE_REPLACED:
+        case ListenerEvents.ATTRIBUTE_REMOVED:
+            attributeEvent(context, e);
+            break;
+        default:
+            log.debug("tribesd: unknown listener event kind " + e.kind);
+        }
+    }
+
+    /** DeltaRequest.execute with notifyListenersOnReplication: StandardSession's own order. */
+    private void attributeEvent(Context context, ListenerEvents.Event e) {
+        Object[] listeners = context.getApplicationEventListeners();
+        boolean attributeListeners = has(listeners, HttpSessionAttributeListener.class);
+        java.util.List<byte[]> values = new java.util.ArrayList<>(2);
+        if (e.value != null) {
+            values.add(e.value);
+        }
+        if (e.old != null) {
+            values.add(e.old);
+        }
+        if (!attributeListeners && !anyBindingListener(values)) {
+            return;
+        }
+        Session s = findSessionQuietly(e.id);
+        if (!(s instanceof TribesdSession)) {
+            return;
+        }
+        HttpSession session = s.getSession();
+        Object value = e.value == null ? null : ((TribesdSession) s).attributeMap().get(e.name);
+        Object old = e.old == null ? null : read(e.id, e.name + " (replaced value)", e.old);
+        if (value instanceof HttpSessionBindingListener) {
+            ((HttpSessionBindingListener) value).valueBound(new HttpSessionBindingEvent(session, e.name, value));
+        }
+        if (old instanceof HttpSessionBindingListener) {
+            ((HttpSessionBindingListener) old).valueUnbound(new HttpSessionBindingEvent(session, e.name, old));
+        }
+        if (!attributeListeners) {
+            return;
+        }
+        for (Object l : listeners) {
+            if (!(l instanceof HttpSessionAttributeListener)) {
+                continue;
+            }
+            HttpSessionAttributeListener listener = (HttpSessionAttributeListener) l;
+            try {
+                if (e.kind == ListenerEvents.ATTRIBUTE_ADDED) {
+                    listener.attributeAdded(new HttpSessionBindingEvent(session, e.name, value));
+                } else if (e.kind == ListenerEvents.ATTRIBUTE_REPLACED) {
+                    listener.attributeReplaced(new HttpSessionBindingEvent(session, e.name, old));
+                } else {
+                    listener.attributeRemoved(new HttpSessionBindingEvent(session, e.name, old));
+                }
+            } catch (RuntimeException t) {
+                log.warn("tribesd: HttpSessionAttributeListener " + l.getClass().getName() + " of " + getName()
+                        + " threw on a replicated attribute event: " + t, t);
+            }
+        }
+    }
+
+    /** findSession without the IOException, for the event thread. */
+    private Session findSessionQuietly(String id) {
+        try {
+            return findSession(id);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static boolean has(Object[] listeners, Class<?> type) {
+        if (listeners != null) {
+            for (Object l : listeners) {
+                if (type.isInstance(l)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether a value's class (read from its stream, loaded, not deserialized) is a binding listener. */
+    private boolean anyBindingListener(java.util.Collection<byte[]> values) {
+        Context context = getContext();
+        ClassLoader loader = context == null || context.getLoader() == null ? null
+                : context.getLoader().getClassLoader();
+        for (byte[] v : values) {
+            String name = topClassName(v);
+            if (name == null || loader == null) {
+                continue;
+            }
+            try {
+                if (HttpSessionBindingListener.class.isAssignableFrom(Class.forName(name, false, loader))) {
+                    return true;
+                }
+            } catch (ClassNotFoundException | LinkageError ignored) {
+                // Not loadable here: it cannot be deserialized either.
+            }
+        }
+        return false;
     }
 
     /** Deserializes one value with the webapp's class loader; null (logged) when it fails. */
@@ -266,14 +446,20 @@ public class TribesdManager extends ClusterManagerBase {
 
     /** The class name at the start of a serialized object, for messages. */
     private static String className(byte[] b) {
+        String name = topClassName(b);
+        return name == null ? "class unknown" : "class " + name;
+    }
+
+    /** The class of the object a standalone stream starts with, or null (not an ordinary object). */
+    private static String topClassName(byte[] b) {
         // AC ED 00 05 73 72 <u16 len> <name>: an ordinary object with a new class descriptor.
         if (b.length > 8 && (b[4] & 0xFF) == 0x73 && (b[5] & 0xFF) == 0x72) {
             int len = ((b[6] & 0xFF) << 8) | (b[7] & 0xFF);
             if (8 + len <= b.length) {
-                return "class " + new String(b, 8, len, java.nio.charset.StandardCharsets.UTF_8);
+                return new String(b, 8, len, java.nio.charset.StandardCharsets.UTF_8);
             }
         }
-        return "class unknown";
+        return null;
     }
 
     static String shortId(String id) {

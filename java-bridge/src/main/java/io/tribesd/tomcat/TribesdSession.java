@@ -93,6 +93,23 @@ public class TribesdSession extends StandardSession {
         this.attributes.putAll(attributes);
     }
 
+    /**
+     * Takes the new id another node gave this session (a replicated id change): nothing recorded,
+     * no listener here (the manager fires them as DeltaManager does).
+     */
+    void renameFromCluster(String newId) {
+        synchronized (lock) {
+            boolean was = recording;
+            recording = false;
+            try {
+                super.setId(newId, false);
+            } finally {
+                recording = was;
+                nodeId = newId;
+            }
+        }
+    }
+
     boolean isExpiring() {
         return expiring;
     }

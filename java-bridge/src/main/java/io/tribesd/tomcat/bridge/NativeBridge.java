@@ -93,6 +93,14 @@ public final class NativeBridge {
      */
     public static native String[] members(long handle, boolean local);
 
+    /**
+     * Waits at most {@code timeoutMs} for listener events (sessions created, changed, renamed or
+     * ended by other nodes) and takes a batch of them ({@link ListenerEvents}); null when none
+     * came. The node keeps events only once this was called (bounded; over the bound they are
+     * dropped and logged, the sessions are unaffected).
+     */
+    public static native byte[] pollEvents(long handle, long timeoutMs);
+
     /** How many members the node sees now (0 without a cluster). */
     public static native int memberCount(long handle);
 }

@@ -90,14 +90,14 @@ public final class SessionData {
         return m;
     }
 
-    private static String str(ByteBuffer b) {
+    static String str(ByteBuffer b) {
         int len = b.getShort() & 0xFFFF;
         byte[] s = new byte[len];
         b.get(s);
         return new String(s, StandardCharsets.UTF_8);
     }
 
-    private static byte[] bytes(ByteBuffer b) {
+    static byte[] bytes(ByteBuffer b) {
         int len = b.getInt();
         if (len < 0 || len > b.remaining()) {
             throw new IllegalArgumentException("tribesd: bad value length " + len);
