@@ -8,13 +8,15 @@
 //! `group/GroupChannel.java`, `group/interceptors/MessageDispatchInterceptor.java`.
 //!
 //! Differences from stock, on purpose:
-//! - Queued messages keep their order per destination: each destination has one background task
-//!   and one connection ([`Link`]) that sends its messages one after another. (Stock hands them to
-//!   a pool of 10 threads and they may overtake each other.)
-//! - When the queue is full and `alwaysSend` is set, the message is still queued behind the
-//!   others and the caller waits until it was sent to every destination and gets the result, as
-//!   with Tomcat's direct send, but without overtaking what is queued. Without `alwaysSend` the
-//!   send fails at once.
+//! - Queued messages keep their order per destination: they go to the sender's queue for that
+//!   member, whose one connection carries every message to it, asynchronous or not (see
+//!   [`crate::sender`]). (Stock hands them to a pool of 10 threads and they may overtake each
+//!   other.) `send` returns once the message is queued; a member's queue is bounded
+//!   ([`crate::sender::LINK_QUEUE_BYTES`]) and a full one makes the caller wait.
+//! - When the queue is full (`maxQueueSize`) and `alwaysSend` is set, the message is still queued
+//!   behind the others and the caller waits until it was sent to every destination and gets the
+//!   result, as with Tomcat's direct send, but without overtaking what is queued. Without
+//!   `alwaysSend` the send fails at once.
 //! - Received payloads are not deserialized: the application gets the bytes and their kind.
 //! - The receive queue is bounded by messages and by bytes ([`ChannelConfig::receive_queue_bytes`],
 //!   64 MiB): a slow application makes the connections wait instead of growing memory.
@@ -25,7 +27,6 @@
 //!   ([`crate::udp`]); SEND_OPTIONS_MULTICAST goes to the membership group through
 //!   [`GroupChannel::set_broadcaster`] (`ChannelCoordinator` hands it to `McastService.broadcast`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,11 +35,11 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tribes_wire::options::AckMode;
-use tribes_wire::{ChannelData, Member, MemberId, SendOptions, UniqueId};
+use tribes_wire::{ChannelData, Member, SendOptions, UniqueId};
 
 use crate::membership::Broadcaster;
 use crate::receiver::{AsyncHandler, HandlerFuture};
-use crate::sender::{Delivered, FaultyMember, Link, PooledSender, SendError, SenderConfig};
+use crate::sender::{FailureHook, Hold, PooledSender, SendError, SenderConfig};
 
 /// What a message carries (`GroupChannel.send` forces the BYTE_MESSAGE bit from this).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,13 +73,11 @@ pub struct DispatchConfig {
     pub max_queue_size: usize,
     /// `alwaysSend`: when the queue is full, send anyway and make the caller wait (true).
     pub always_send: bool,
-    /// How long a destination's task waits for work before it ends (stock `keepAliveTime`, 5 s).
-    pub idle_time: Duration,
 }
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        DispatchConfig { max_queue_size: 64 << 20, always_send: true, idle_time: Duration::from_millis(5000) }
+        DispatchConfig { max_queue_size: 64 << 20, always_send: true }
     }
 }
 
@@ -203,13 +202,25 @@ impl GroupChannel {
     /// Must be called inside a tokio runtime (it starts the heartbeat task).
     pub fn new(local: Member, config: ChannelConfig) -> GroupChannel {
         let sender = Arc::new(PooledSender::new(config.sender.clone()));
+        let stats = Arc::new(DispatchStats::default());
+        let on_failure: FailureHook = {
+            let stats = stats.clone();
+            Arc::new(move |f| {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    member = %f.member,
+                    cause = %f.cause,
+                    remote = f.cause.is_remote_process_failure(),
+                    "asynchronous send failed"
+                );
+            })
+        };
         let dispatcher = Arc::new(Dispatcher {
             config: config.dispatch.clone(),
             sender: sender.clone(),
             queued_bytes: Arc::new(AtomicUsize::new(0)),
-            workers: Mutex::new(HashMap::new()),
-            next_generation: AtomicU64::new(0),
-            stats: DispatchStats::default(),
+            stats,
+            on_failure,
         });
         let heartbeat = {
             let (sender, every) = (sender.clone(), config.heartbeat);
@@ -428,10 +439,9 @@ pub fn incoming_bounded(
     (handler, rx)
 }
 
-/// A queued message; its bytes leave the queue count when the last destination is done with it.
+/// A queued message's share of the queue count, given back when the last destination is done
+/// with it.
 struct Queued {
-    frame: Bytes,
-    options: SendOptions,
     counted: usize,
     queued_bytes: Arc<AtomicUsize>,
 }
@@ -442,34 +452,19 @@ impl Drop for Queued {
     }
 }
 
-struct Job {
-    message: Arc<Queued>,
-    /// Set when the caller waits for the result (queue overflow with `alwaysSend`).
-    report: Option<mpsc::UnboundedSender<Result<Delivered, FaultyMember>>>,
-}
-
-struct Worker {
-    generation: u64,
-    jobs: mpsc::UnboundedSender<Job>,
-}
-
-/// `MessageDispatchInterceptor` with one ordered queue per destination.
+/// `MessageDispatchInterceptor` over the sender's per-member queues: each destination's frames
+/// leave in order on its one connection.
 struct Dispatcher {
     config: DispatchConfig,
     sender: Arc<PooledSender>,
     queued_bytes: Arc<AtomicUsize>,
-    workers: Mutex<HashMap<MemberId, Worker>>,
-    next_generation: AtomicU64,
-    stats: DispatchStats,
+    stats: Arc<DispatchStats>,
+    /// Counts a failed queued send in `stats` (shared by every queued frame).
+    on_failure: FailureHook,
 }
 
 impl Dispatcher {
-    async fn dispatch(
-        self: &Arc<Self>,
-        frame: Bytes,
-        options: SendOptions,
-        destinations: &[Member],
-    ) -> Result<(), ChannelError> {
+    async fn dispatch(&self, frame: Bytes, options: SendOptions, destinations: &[Member]) -> Result<(), ChannelError> {
         let size = frame.len();
         let before = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
         let full = before + size > self.config.max_queue_size;
@@ -477,129 +472,29 @@ impl Dispatcher {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             return Err(ChannelError::QueueFull { queued: before, max: self.config.max_queue_size });
         }
-        let message = Arc::new(Queued { frame, options, counted: size, queued_bytes: self.queued_bytes.clone() });
+        let hold: Hold = Arc::new(Queued { counted: size, queued_bytes: self.queued_bytes.clone() });
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let (report, mut results) = if full {
+        if full {
+            // Queued behind the others all the same; the caller waits for the outcome.
             self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
-            let (tx, rx) = mpsc::unbounded_channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let mut sent_to = 0;
-        {
-            let mut workers = self.workers.lock().expect("dispatcher lock");
-            let mut seen = Vec::with_capacity(destinations.len());
-            for member in destinations {
-                let id = member.id();
-                if seen.contains(&id) {
-                    continue;
-                }
-                seen.push(id.clone());
-                let job = Job { message: message.clone(), report: report.clone() };
-                let job = match workers.get(&id) {
-                    Some(w) => match w.jobs.send(job) {
-                        Ok(()) => {
-                            sent_to += 1;
-                            continue;
-                        }
-                        Err(mpsc::error::SendError(job)) => job,
-                    },
-                    None => job,
-                };
-                let worker = self.start_worker(member.clone());
-                worker.jobs.send(job).unwrap_or_else(|_| unreachable!("a new worker's queue is open"));
-                workers.insert(id, worker);
-                sent_to += 1;
-            }
+            let r = self.sender.send_and_wait(frame, options, destinations).await;
+            drop(hold);
+            return r.map(drop).map_err(ChannelError::Send);
         }
-        drop(message);
-        drop(report);
-        let Some(results) = results.as_mut() else {
+        if let [one] = destinations {
+            self.sender.enqueue(one, frame, options, Some(self.on_failure.clone()), Some(hold)).await;
             return Ok(());
-        };
-        let mut faulty = Vec::new();
-        for _ in 0..sent_to {
-            match results.recv().await {
-                Some(Ok(_)) => {}
-                Some(Err(f)) => faulty.push(f),
-                None => break,
-            }
         }
-        if faulty.is_empty() {
-            Ok(())
-        } else {
-            Err(ChannelError::Send(SendError { faulty }))
-        }
-    }
-
-    fn start_worker(self: &Arc<Self>, member: Member) -> Worker {
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        let dispatcher = Arc::downgrade(self);
-        let mut link = Link::new(member, &self.sender);
-        let idle = self.config.idle_time;
-        tokio::spawn(async move {
-            let mut pending: Option<Job> = None;
-            loop {
-                let next = match pending.take() {
-                    Some(job) => Ok(Some(job)),
-                    None => tokio::time::timeout(idle, rx.recv()).await,
-                };
-                let job = match next {
-                    Ok(Some(job)) => job,
-                    Ok(None) => return,
-                    Err(_) => {
-                        let Some(d) = dispatcher.upgrade() else { return };
-                        let mut workers = d.workers.lock().expect("dispatcher lock");
-                        if rx.is_empty() {
-                            let id = link.member().id();
-                            if workers.get(&id).is_some_and(|w| w.generation == generation) {
-                                workers.remove(&id);
-                            }
-                            return;
-                        }
-                        continue;
-                    }
-                };
-                // Messages without an ack that are already queued go out in one write: a system
-                // call per small message is what bounds throughput. Order is kept.
-                let mut batch = vec![job];
-                // A UDP frame is one datagram: never joined with others.
-                let joinable = |o: SendOptions| !o.contains(SendOptions::USE_ACK) && !o.contains(SendOptions::UDP);
-                if joinable(batch[0].message.options) {
-                    let mut bytes = batch[0].message.frame.len();
-                    while bytes < BATCH_BYTES && batch.len() < BATCH_MESSAGES {
-                        match rx.try_recv() {
-                            Ok(j) if joinable(j.message.options) => {
-                                bytes += j.message.frame.len();
-                                batch.push(j);
-                            }
-                            Ok(j) => {
-                                pending = Some(j);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                let result = if batch.len() == 1 {
-                    link.send(&batch[0].message.frame, batch[0].message.options).await
-                } else {
-                    let mut joined = Vec::with_capacity(batch.iter().map(|j| j.message.frame.len()).sum());
-                    for j in &batch {
-                        joined.extend_from_slice(&j.message.frame);
-                    }
-                    link.send(&joined, batch[0].message.options).await
-                };
-                // Every message of a batch shares its fate; the first gets the original error.
-                let copies: Vec<_> = (1..batch.len()).map(|_| share(&result)).collect();
-                for (job, r) in batch.into_iter().zip(std::iter::once(result).chain(copies)) {
-                    report(&dispatcher, job, r);
-                }
+        let mut seen: Vec<&Member> = Vec::with_capacity(destinations.len());
+        for member in destinations {
+            if seen.iter().any(|m| m.id() == member.id()) {
+                continue;
             }
-        });
-        Worker { generation, jobs: tx }
+            seen.push(member);
+            let (frame, hold) = (frame.clone(), hold.clone());
+            self.sender.enqueue(member, frame, options, Some(self.on_failure.clone()), Some(hold)).await;
+        }
+        Ok(())
     }
 }
 
@@ -612,42 +507,6 @@ pub(crate) fn message_id() -> [u8; 16] {
 /// The wall clock in epoch milliseconds, as ChannelData timestamps carry it.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// Most bytes and messages one write of the asynchronous dispatcher carries.
-const BATCH_BYTES: usize = 64 * 1024;
-const BATCH_MESSAGES: usize = 256;
-
-/// The outcome of a batched write, for one more message of the batch.
-fn share(r: &Result<Delivered, FaultyMember>) -> Result<Delivered, FaultyMember> {
-    match r {
-        Ok(d) => Ok(*d),
-        Err(f) => Err(FaultyMember {
-            member: f.member.clone(),
-            cause: crate::sender::FailureCause::Io(std::io::Error::other(format!(
-                "sent in one write with a message that failed: {}",
-                f.cause
-            ))),
-            attempts: f.attempts,
-        }),
-    }
-}
-
-/// Hands a queued message's outcome to its waiting caller, or logs and counts a failure.
-fn report(dispatcher: &std::sync::Weak<Dispatcher>, job: Job, result: Result<Delivered, FaultyMember>) {
-    match (&job.report, result) {
-        (Some(report), result) => {
-            let _ = report.send(result);
-        }
-        (None, Ok(_)) => {}
-        (None, Err(f)) => {
-            if let Some(d) = dispatcher.upgrade() {
-                d.stats.failed.fetch_add(1, Ordering::Relaxed);
-            }
-            let remote = f.cause.is_remote_process_failure();
-            tracing::warn!(member = %f.member, cause = %f.cause, remote, "asynchronous send failed");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -287,9 +287,10 @@ const TRANSPORT_ATTRS: &[&str] = &[
     "txBufSize",
     "throwOnFailedAck",
 ];
-const DISPATCH_ATTRS: &[&str] = &["className", "maxQueueSize", "alwaysSend", "keepAliveTime"];
-/// MessageDispatchInterceptor's thread pool: tribesd has one sending task per destination.
-const DISPATCH_POOL_ATTRS: &[&str] = &["maxThreads", "maxSpareThreads"];
+const DISPATCH_ATTRS: &[&str] = &["className", "maxQueueSize", "alwaysSend"];
+/// MessageDispatchInterceptor's thread pool: tribesd writes each member's queue with one task
+/// that lives while the queue has frames.
+const DISPATCH_POOL_ATTRS: &[&str] = &["maxThreads", "maxSpareThreads", "keepAliveTime"];
 
 fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError> {
     let Some(channel) = cluster.child("Channel") else {
@@ -410,13 +411,12 @@ fn apply_xml(s: &mut NodeSettings, cluster: &Element) -> Result<(), ConfigError>
                 match k.as_str() {
                     "maxQueueSize" => d.max_queue_size = number(&at(k), v)?,
                     "alwaysSend" => d.always_send = boolean(&at(k), v)?,
-                    "keepAliveTime" => d.idle_time = millis(&at(k), v)?,
                     _ => {}
                 }
             }
             for k in e.attributes.keys().filter(|k| DISPATCH_POOL_ATTRS.contains(&k.as_str())) {
                 s.notes.push(format!(
-                    "<Interceptor {k}> (line {}) of MessageDispatchInterceptor: accepted; tribesd sends asynchronous messages with one task per destination, there is no thread pool to size",
+                    "<Interceptor {k}> (line {}) of MessageDispatchInterceptor: accepted; tribesd writes each member's queue with one task while it has frames, there is no thread pool to size",
                     e.line
                 ));
             }

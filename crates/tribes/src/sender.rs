@@ -17,12 +17,22 @@
 //! With SEND_OPTIONS_UDP a frame goes as one datagram to the member's `udpPort` instead
 //! (`NioSender` with `udpBased`), with the same ACK, resend and timeout rules ([`crate::udp`]).
 //!
+//! Connections: each member has one ordered connection with a bounded queue of frames
+//! ([`LINK_QUEUE_BYTES`]) drained by a writer task, instead of one connection per pool slot. Frames
+//! without USE_ACK that are queued behind each other go out in one `writev`; a USE_ACK frame goes
+//! alone and the writer reads its ACK before the next frame. A send without USE_ACK returns once
+//! its frame is queued when the connection is open and was used within the last 2 ms (Tomcat
+//! returns once the kernel took it); otherwise (first frame, after a failure, after a pause) it
+//! waits until the frame is written, so a closed or dead member is reported to that caller. A
+//! frame that fails after its caller returned is logged and counted in [`SenderStats::failures`]
+//! and the member's next send reconnects. `poolSize`/`maxWait` still bound the sends in progress.
+//!
 //! What differs, on purpose: the timeout is exact (Tomcat's selector loop overshoots to ~5 s); a
 //! reply that is not a valid frame fails the destination at once (Tomcat waits for the timeout);
-//! idle slots are reused last-in first-out, so one caller sending one message after another keeps
-//! using one connection per destination and its messages arrive in order.
+//! one connection per destination, so one caller's messages arrive in order whatever their options.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,8 +41,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::Instant;
 use tribes_wire::{Ack, FrameDecoder, FrameError, Member, MemberId, SendOptions};
 
@@ -361,24 +370,427 @@ async fn deliver(
     }
 }
 
-/// One connection set of the pool (`ParallelNioSender`): a connection per destination.
-#[derive(Default)]
-struct Slot {
-    connections: HashMap<MemberId, Connection>,
+/// Most bytes a member's queue holds before senders wait for its writer (back-pressure). A frame
+/// larger than this is queued alone, once the queue is empty.
+pub const LINK_QUEUE_BYTES: usize = 1 << 20;
+/// Most frames and bytes one write system call of a writer carries.
+const MAX_IOV: usize = 128;
+const MAX_WRITE_BYTES: usize = 512 << 10;
+
+/// Called with the failure of a queued frame nobody waits for (the asynchronous dispatcher counts
+/// them).
+pub type FailureHook = Arc<dyn Fn(&FaultyMember) + Send + Sync>;
+/// Kept alive until a queued frame was written or failed (the dispatcher's queue accounting).
+pub type Hold = Arc<dyn std::any::Any + Send + Sync>;
+
+type Reply = oneshot::Sender<Result<Delivered, FaultyMember>>;
+
+/// One frame in a member's queue.
+struct Entry {
+    frame: Bytes,
+    options: SendOptions,
+    /// The caller waits for the outcome.
+    reply: Option<Reply>,
+    on_failure: Option<FailureHook>,
+    _hold: Option<Hold>,
+}
+
+impl Entry {
+    fn finish(self, result: Result<Delivered, FaultyMember>) {
+        match (self.reply, result) {
+            (Some(reply), r) => {
+                let _ = reply.send(r);
+            }
+            (None, Ok(_)) => {}
+            (None, Err(f)) => match &self.on_failure {
+                Some(hook) => hook(&f),
+                None => tracing::warn!(
+                    member = %f.member,
+                    cause = %f.cause,
+                    attempts = f.attempts,
+                    "queued send failed"
+                ),
+            },
+        }
+    }
+}
+
+/// A member's queue and connection, shared by the callers and the member's writer task.
+struct LinkState {
+    queue: VecDeque<Entry>,
+    queued_bytes: usize,
+    /// The connection while no writer runs (a running writer holds it).
+    conn: Option<Connection>,
+    /// Whether a connection is open (held here or by the writer).
+    connected: bool,
+    writer_running: bool,
+    /// Close the connection before the next frame (ParallelNioSender disconnects after a failure).
+    disconnect: bool,
+    /// Callers waiting for room in the queue.
+    room_waiters: usize,
+    /// When the writer last finished writing.
+    last_write: Instant,
+}
+
+/// One member's ordered connection: every frame for the member goes through its queue, so one
+/// caller's messages leave in order whatever their options; a writer task drains the queue and
+/// writes the frames queued behind each other with one system call.
+struct LinkShared {
+    member: Member,
+    state: Mutex<LinkState>,
+    room: Notify,
+    config: Arc<SenderConfig>,
+    stats: Arc<SenderStats>,
+}
+
+/// How a caller waits for a queued frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Until acknowledged (USE_ACK), or, without USE_ACK, until written when the connection is
+    /// not known to be open and healthy (no connection yet, or idle: the first frame after a
+    /// pause finds out whether the member closed it); otherwise only until queued.
+    Sync,
+    /// Until written or acknowledged, always.
+    Always,
+    /// Only until queued (ASYNCHRONOUS): failures go to the hook and the log.
+    Never,
+}
+
+impl LinkShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        self.state.lock().expect("link lock")
+    }
+
+    /// Queues `frame`; waits for room first when the queue is full. Returns the outcome to wait
+    /// for, if the caller is to wait.
+    async fn enqueue(
+        self: &Arc<Self>,
+        frame: Bytes,
+        options: SendOptions,
+        wait: Wait,
+        on_failure: Option<FailureHook>,
+        hold: Option<Hold>,
+    ) -> Option<Answer> {
+        let len = frame.len();
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            let inline;
+            {
+                let mut st = self.lock();
+                if st.queued_bytes > 0 && st.queued_bytes + len > LINK_QUEUE_BYTES {
+                    room.as_mut().enable();
+                    st.room_waiters += 1;
+                    inline = None;
+                } else {
+                    let waits = match wait {
+                        Wait::Always => true,
+                        Wait::Never => false,
+                        Wait::Sync => {
+                            options.contains(SendOptions::USE_ACK)
+                                || !st.connected
+                                || (st.queue.is_empty()
+                                    && !st.writer_running
+                                    && st.last_write.elapsed() >= IDLE_CHECK_AFTER)
+                        }
+                    };
+                    if waits && !st.writer_running && st.queue.is_empty() {
+                        // Nothing queued and no writer: the caller writes (and reads the ACK)
+                        // itself, saving the hand-over to a writer task and back.
+                        st.writer_running = true;
+                        inline = Some(st.conn.take());
+                    } else {
+                        let (reply, answer) = if waits {
+                            let (tx, rx) = oneshot::channel();
+                            (Some(tx), Some(rx))
+                        } else {
+                            (None, None)
+                        };
+                        st.queue.push_back(Entry { frame, options, reply, on_failure, _hold: hold });
+                        st.queued_bytes += len;
+                        if !st.writer_running {
+                            st.writer_running = true;
+                            let conn = st.conn.take();
+                            tokio::spawn(run_writer(self.clone(), conn));
+                        }
+                        return answer.map(Answer::Later);
+                    }
+                }
+            }
+            if let Some(conn) = inline {
+                return Some(Answer::Now(self.send_inline(conn, frame, options).await));
+            }
+            room.await;
+            self.lock().room_waiters -= 1;
+        }
+    }
+
+    /// Sends one frame as the link's writer (`writer_running` set by the caller), then hands
+    /// what was queued meanwhile to a writer task.
+    async fn send_inline(
+        self: &Arc<Self>,
+        conn: Option<Connection>,
+        frame: Bytes,
+        options: SendOptions,
+    ) -> Result<Delivered, FaultyMember> {
+        let mut guard = InlineWriter { link: self.clone(), conn };
+        let deadline = Instant::now() + self.config.timeout;
+        let r = if options.contains(SendOptions::USE_ACK) || options.contains(SendOptions::UDP) {
+            deliver(&mut guard.conn, &self.member, &frame, options, &self.config, &self.stats, deadline).await
+        } else {
+            let entry = [Entry { frame, options, reply: None, on_failure: None, _hold: None }];
+            match write_batch(&mut guard.conn, &self.member, &entry, &self.config, &self.stats, deadline).await {
+                (_, Ok(d)) => {
+                    bump(&self.stats.deliveries);
+                    Ok(d)
+                }
+                (_, Err(f)) => {
+                    bump(&self.stats.failures);
+                    Err(f)
+                }
+            }
+        };
+        if r.is_err() {
+            guard.conn = None;
+        }
+        r
+    }
+
+    /// Closes the connection (now if no writer holds it, else before the writer's next frame).
+    fn disconnect(&self) {
+        let mut st = self.lock();
+        if st.writer_running {
+            st.disconnect = true;
+        } else {
+            st.conn = None;
+            st.connected = false;
+        }
+    }
+}
+
+/// What a queued frame's caller waits for.
+enum Answer {
+    /// The outcome, the caller having written the frame itself.
+    Now(Result<Delivered, FaultyMember>),
+    /// The outcome from the writer task.
+    Later(oneshot::Receiver<Result<Delivered, FaultyMember>>),
+}
+
+/// A caller acting as its link's writer: when done (or dropped halfway), gives the connection
+/// back, or hands it with what was queued meanwhile to a writer task.
+struct InlineWriter {
+    link: Arc<LinkShared>,
+    conn: Option<Connection>,
+}
+
+impl Drop for InlineWriter {
+    fn drop(&mut self) {
+        let mut st = self.link.lock();
+        let mut conn = self.conn.take();
+        if st.disconnect {
+            st.disconnect = false;
+            conn = None;
+        }
+        st.connected = conn.is_some();
+        st.last_write = Instant::now();
+        if st.queue.is_empty() {
+            st.writer_running = false;
+            st.conn = conn;
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(run_writer(self.link.clone(), conn));
+            }
+            Err(_) => {
+                st.writer_running = false;
+                st.conn = conn;
+            }
+        }
+    }
+}
+
+/// The writer of one member: takes the queued frames in order, writes those without USE_ACK that
+/// are queued behind each other with one system call, sends each USE_ACK frame alone and reads
+/// its ACK. Ends when the queue is empty, leaving the connection in the link.
+async fn run_writer(link: Arc<LinkShared>, mut conn: Option<Connection>) {
+    let mut batch: Vec<Entry> = Vec::new();
+    loop {
+        let wake_room;
+        {
+            let mut st = link.lock();
+            if st.disconnect {
+                st.disconnect = false;
+                conn = None;
+            }
+            st.connected = conn.is_some();
+            if st.queue.is_empty() {
+                st.writer_running = false;
+                st.conn = conn.take();
+                st.last_write = Instant::now();
+                return;
+            }
+            let mut bytes = 0;
+            while let Some(e) = st.queue.front() {
+                let single = e.options.contains(SendOptions::USE_ACK) || e.options.contains(SendOptions::UDP);
+                if !batch.is_empty() && (single || bytes + e.frame.len() > MAX_WRITE_BYTES || batch.len() >= MAX_IOV) {
+                    break;
+                }
+                let e = st.queue.pop_front().expect("front exists");
+                bytes += e.frame.len();
+                batch.push(e);
+                if single {
+                    break;
+                }
+            }
+            st.queued_bytes -= bytes;
+            wake_room = st.room_waiters > 0;
+        }
+        if wake_room {
+            link.room.notify_waiters();
+        }
+        let config = &link.config;
+        let deadline = Instant::now() + config.timeout;
+        let first = &batch[0];
+        if batch.len() == 1
+            && (first.options.contains(SendOptions::USE_ACK) || first.options.contains(SendOptions::UDP))
+        {
+            let e = batch.pop().expect("one entry");
+            let r = deliver(&mut conn, &link.member, &e.frame, e.options, config, &link.stats, deadline).await;
+            if r.is_err() {
+                // ParallelNioSender.sendMessage: any failure disconnects the sender.
+                conn = None;
+            }
+            e.finish(r);
+            continue;
+        }
+        let (written, outcome) = write_batch(&mut conn, &link.member, &batch, config, &link.stats, deadline).await;
+        let (resends, mut failure) = match outcome {
+            Ok(d) => (d.resends, None),
+            Err(f) => (f.attempts.saturating_sub(1), Some(f)),
+        };
+        let behind = failure.as_ref().map(|f| (f.member.clone(), f.attempts, f.cause.to_string()));
+        for (i, e) in batch.drain(..).enumerate() {
+            if i < written {
+                bump(&link.stats.deliveries);
+                e.finish(Ok(Delivered { resends }));
+                continue;
+            }
+            bump(&link.stats.failures);
+            let f = match failure.take() {
+                Some(f) => f,
+                None => {
+                    let (member, attempts, cause) = behind.clone().expect("a failure when frames are left");
+                    let cause = format!("queued behind a message that failed: {cause}");
+                    FaultyMember { member, cause: FailureCause::Io(std::io::Error::other(cause)), attempts }
+                }
+            };
+            e.finish(Err(f));
+        }
+    }
+}
+
+/// Writes the frames of `batch` (none with USE_ACK) on `conn` with as few system calls as the
+/// socket takes, with the resend rules of [`deliver`]: a resend starts on a fresh connection with
+/// the first frame not wholly written. Returns how many frames were written, and the outcome.
+async fn write_batch(
+    conn: &mut Option<Connection>,
+    member: &Member,
+    batch: &[Entry],
+    config: &SenderConfig,
+    stats: &SenderStats,
+    deadline: Instant,
+) -> (usize, Result<Delivered, FaultyMember>) {
+    let addr = match socket_addr(member) {
+        Ok(a) => a,
+        Err(cause) => return (0, Err(FaultyMember { member: member.id(), cause, attempts: 0 })),
+    };
+    if conn.as_ref().is_some_and(|c| c.expired(config, Instant::now())) {
+        *conn = None;
+        bump(&stats.keepalive_closed);
+    }
+    let mut done = 0;
+    let mut resends = 0;
+    loop {
+        let attempt = async {
+            if conn.is_none() {
+                let c =
+                    Connection::open(addr, config).await.map_err(|source| FailureCause::Connect { addr, source })?;
+                bump(&stats.connects);
+                *conn = Some(c);
+            }
+            let c = conn.as_mut().expect("connection opened above");
+            if c.last_used.elapsed() >= IDLE_CHECK_AFTER {
+                c.poll_closed().map_err(|e| e.unwrap_or(FailureCause::Eof))?;
+            }
+            let mut offset = 0;
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(batch.len() - done));
+            while done < batch.len() {
+                slices.clear();
+                slices.push(IoSlice::new(&batch[done].frame[offset..]));
+                slices.extend(batch[done + 1..].iter().take(MAX_IOV - 1).map(|e| IoSlice::new(&e.frame)));
+                let mut n = c.stream.write_vectored(&slices).await.map_err(FailureCause::Io)?;
+                if n == 0 {
+                    return Err(FailureCause::Io(std::io::ErrorKind::WriteZero.into()));
+                }
+                while n > 0 {
+                    let left = batch[done].frame.len() - offset;
+                    if n >= left {
+                        n -= left;
+                        done += 1;
+                        offset = 0;
+                        c.requests += 1;
+                    } else {
+                        offset += n;
+                        n = 0;
+                    }
+                }
+            }
+            c.last_used = Instant::now();
+            Ok(())
+        };
+        let cause = match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(())) => return (done, Ok(Delivered { resends })),
+            Ok(Err(cause)) => cause,
+            Err(_) => {
+                *conn = None;
+                return (
+                    done,
+                    Err(FaultyMember {
+                        member: member.id(),
+                        cause: FailureCause::Timeout(config.timeout),
+                        attempts: resends + 1,
+                    }),
+                );
+            }
+        };
+        *conn = None;
+        if resends < config.max_retry_attempts {
+            resends += 1;
+            bump(&stats.resends);
+            tracing::warn!(member = %member.id(), %cause, "send failed; resending on a new connection");
+            continue;
+        }
+        tracing::debug!(member = %member.id(), %cause, attempts = resends + 1, "send failed");
+        return (done, Err(FaultyMember { member: member.id(), cause, attempts: resends + 1 }));
+    }
 }
 
 /// The pooled parallel sender. Cheap to share behind an `Arc`; every method takes `&self`.
+///
+/// Each member has one ordered connection with a bounded queue ([`LINK_QUEUE_BYTES`]) and a writer
+/// task; the pool's `poolSize` and `maxWait` bound how many sends wait at once.
 pub struct PooledSender {
     config: Arc<SenderConfig>,
     stats: Arc<SenderStats>,
     permits: Semaphore,
-    idle: Mutex<Vec<Slot>>,
+    links: Mutex<HashMap<MemberId, Arc<LinkShared>>>,
 }
 
 impl PooledSender {
     pub fn new(config: SenderConfig) -> PooledSender {
         let permits = Semaphore::new(config.pool_size.max(1));
-        PooledSender { config: Arc::new(config), stats: Arc::default(), permits, idle: Mutex::new(Vec::new()) }
+        PooledSender { config: Arc::new(config), stats: Arc::default(), permits, links: Mutex::new(HashMap::new()) }
     }
 
     pub fn config(&self) -> &SenderConfig {
@@ -389,19 +801,91 @@ impl PooledSender {
         &self.stats
     }
 
+    fn link(&self, member: &Member) -> Arc<LinkShared> {
+        let id = member.id();
+        let mut links = self.links.lock().expect("links lock");
+        if let Some(l) = links.get(&id) {
+            return l.clone();
+        }
+        let link = Arc::new(LinkShared {
+            member: member.clone(),
+            state: Mutex::new(LinkState {
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+                conn: None,
+                connected: false,
+                writer_running: false,
+                disconnect: false,
+                room_waiters: 0,
+                last_write: Instant::now(),
+            }),
+            room: Notify::new(),
+            config: self.config.clone(),
+            stats: self.stats.clone(),
+        });
+        links.insert(id, link.clone());
+        link
+    }
+
     /// Sends one complete frame (a framed ChannelData with these `options`) to every member of
     /// `destinations` at once, and waits per `options`: with USE_ACK until each acknowledged,
-    /// otherwise until each frame is written. Returns how many resends each destination needed,
-    /// in the order of `destinations` (duplicates are sent once).
+    /// otherwise until each frame is written, or only queued behind others for the member when
+    /// its connection is open and busy (the writer then reports a failure to the log and the
+    /// stats, and the member's next send reconnects). Returns how many resends each destination
+    /// needed, in the order of `destinations` (duplicates are sent once).
     pub async fn send(
         &self,
         frame: Bytes,
         options: SendOptions,
         destinations: &[Member],
     ) -> Result<Vec<(MemberId, Delivered)>, SendError> {
+        self.send_waiting(frame, options, destinations, Wait::Sync).await
+    }
+
+    /// As [`PooledSender::send`], but always waits until each frame was written or acknowledged.
+    pub async fn send_and_wait(
+        &self,
+        frame: Bytes,
+        options: SendOptions,
+        destinations: &[Member],
+    ) -> Result<Vec<(MemberId, Delivered)>, SendError> {
+        self.send_waiting(frame, options, destinations, Wait::Always).await
+    }
+
+    /// Queues one frame for `member` behind what is queued for it and returns (ASYNCHRONOUS):
+    /// waits only while the member's queue is full. A failure goes to `on_failure` and the log;
+    /// `hold` is dropped once the frame was written or failed.
+    pub async fn enqueue(
+        &self,
+        member: &Member,
+        frame: Bytes,
+        options: SendOptions,
+        on_failure: Option<FailureHook>,
+        hold: Option<Hold>,
+    ) {
+        if options.contains(SendOptions::UDP) {
+            // A datagram needs no connection and keeps no order: sent from a task of its own.
+            let (member, config, stats) = (member.clone(), self.config.clone(), self.stats.clone());
+            tokio::spawn(async move {
+                let deadline = Instant::now() + config.timeout;
+                let r = deliver(&mut None, &member, &frame, options, &config, &stats, deadline).await;
+                Entry { frame, options, reply: None, on_failure, _hold: hold }.finish(r);
+            });
+            return;
+        }
+        let _ = self.link(member).enqueue(frame, options, Wait::Never, on_failure, hold).await;
+    }
+
+    async fn send_waiting(
+        &self,
+        frame: Bytes,
+        options: SendOptions,
+        destinations: &[Member],
+        wait: Wait,
+    ) -> Result<Vec<(MemberId, Delivered)>, SendError> {
         let mut unique: Vec<&Member> = Vec::with_capacity(destinations.len());
         for d in destinations {
-            if !unique.iter().any(|u| u.id() == d.id()) {
+            if !unique.iter().any(|u| u.host == d.host && u.port == d.port && u.unique_id == d.unique_id) {
                 unique.push(d);
             }
         }
@@ -416,132 +900,96 @@ impl PooledSender {
                 .collect();
             return Err(SendError { faulty });
         };
-        let mut slot = self.idle.lock().expect("pool lock").pop().unwrap_or_default();
-        let deadline = Instant::now() + self.config.timeout;
         let mut delivered = Vec::with_capacity(unique.len());
         let mut faulty = Vec::new();
-        if let [member] = unique[..] {
-            let id = member.id();
-            let mut conn = slot.connections.remove(&id);
-            match deliver(&mut conn, member, &frame, options, &self.config, &self.stats, deadline).await {
-                Ok(d) => delivered.push((id.clone(), d)),
-                Err(f) => faulty.push(f),
-            }
-            if let Some(c) = conn {
-                slot.connections.insert(id, c);
-            }
-        } else {
-            let mut tasks = JoinSet::new();
-            for (index, member) in unique.iter().enumerate() {
-                let member = (*member).clone();
-                let mut conn = slot.connections.remove(&member.id());
-                let (frame, config, stats) = (frame.clone(), self.config.clone(), self.stats.clone());
-                tasks.spawn(async move {
-                    let r = deliver(&mut conn, &member, &frame, options, &config, &stats, deadline).await;
-                    (index, member.id(), conn, r)
-                });
-            }
-            let mut results = Vec::with_capacity(unique.len());
-            while let Some(joined) = tasks.join_next().await {
-                let (index, id, conn, r) = joined.expect("a delivery task does not panic");
-                if let Some(c) = conn {
-                    slot.connections.insert(id.clone(), c);
-                }
-                results.push((index, id, r));
-            }
-            results.sort_by_key(|(index, _, _)| *index);
-            for (_, id, r) in results {
+        if options.contains(SendOptions::UDP) {
+            let deadline = Instant::now() + self.config.timeout;
+            let tasks: Vec<_> = unique
+                .iter()
+                .map(|m| {
+                    let (m, frame, config, stats) =
+                        ((*m).clone(), frame.clone(), self.config.clone(), self.stats.clone());
+                    tokio::spawn(async move {
+                        let r = deliver(&mut None, &m, &frame, options, &config, &stats, deadline).await;
+                        (m.id(), r)
+                    })
+                })
+                .collect();
+            for task in tasks {
+                let (id, r) = task.await.expect("a datagram send does not panic");
                 match r {
                     Ok(d) => delivered.push((id, d)),
                     Err(f) => faulty.push(f),
                 }
             }
+        } else {
+            let links: Vec<Arc<LinkShared>> = unique.iter().map(|m| self.link(m)).collect();
+            let mut answers = Vec::with_capacity(links.len());
+            for link in &links {
+                answers.push(link.enqueue(frame.clone(), options, wait, None, None).await);
+            }
+            for (link, answer) in links.iter().zip(answers) {
+                let r = match answer {
+                    None => Ok(Delivered { resends: 0 }),
+                    Some(Answer::Now(r)) => r,
+                    Some(Answer::Later(answer)) => answer.await.unwrap_or_else(|_| {
+                        Err(FaultyMember {
+                            member: link.member.id(),
+                            cause: FailureCause::Io(std::io::Error::other("the member's writer stopped")),
+                            attempts: 0,
+                        })
+                    }),
+                };
+                match r {
+                    Ok(d) => delivered.push((link.member.id(), d)),
+                    Err(f) => faulty.push(f),
+                }
+            }
+            if !faulty.is_empty() && links.len() > 1 {
+                // ParallelNioSender.sendMessage: any failure disconnects the whole sender.
+                for link in &links {
+                    link.disconnect();
+                }
+            }
         }
         if faulty.is_empty() {
             bump(&self.stats.messages);
-            self.expire(&mut slot);
-        } else {
-            // ParallelNioSender.sendMessage: any failure disconnects the whole sender.
-            slot.connections.clear();
-        }
-        self.idle.lock().expect("pool lock").push(slot);
-        if faulty.is_empty() {
             Ok(delivered)
         } else {
             Err(SendError { faulty })
         }
     }
 
-    fn expire(&self, slot: &mut Slot) {
-        let now = Instant::now();
-        let before = slot.connections.len();
-        slot.connections.retain(|_, c| !c.expired(&self.config, now));
-        for _ in slot.connections.len()..before {
-            bump(&self.stats.keepalive_closed);
-        }
-    }
-
-    /// The heartbeat's keepalive (`PooledSender.keepalive`): in idle slots, closes connections
-    /// past `keepAliveCount`/`keepAliveTime` and those the member has closed. Returns how many.
+    /// The heartbeat's keepalive (`PooledSender.keepalive`): closes idle connections past
+    /// `keepAliveCount`/`keepAliveTime` and those the member has closed, and forgets members
+    /// without a connection or anything queued. Returns how many connections it closed.
     pub fn keepalive(&self) -> usize {
         let now = Instant::now();
         let mut closed = 0;
-        for slot in self.idle.lock().expect("pool lock").iter_mut() {
-            slot.connections.retain(|_, c| {
-                let keep = !c.expired(&self.config, now) && c.poll_closed().is_ok();
-                closed += usize::from(!keep);
-                keep
-            });
-        }
+        self.links.lock().expect("links lock").retain(|_, link| {
+            let mut st = link.lock();
+            if let Some(c) = st.conn.as_mut() {
+                if c.expired(&self.config, now) || c.poll_closed().is_err() {
+                    st.conn = None;
+                    st.connected = false;
+                    closed += 1;
+                }
+            }
+            st.writer_running || st.conn.is_some() || Arc::strong_count(link) > 1
+        });
         for _ in 0..closed {
             bump(&self.stats.keepalive_closed);
         }
         closed
     }
 
-    /// Open connections in idle slots (for tests and metrics).
+    /// Open connections without a running writer (for tests and metrics).
     pub fn idle_connections(&self) -> usize {
-        self.idle.lock().expect("pool lock").iter().map(|s| s.connections.len()).sum()
-    }
-}
-
-/// One member's own connection, outside the pool: messages sent on it one after another arrive
-/// in order. The asynchronous dispatcher keeps one per destination. Same resend and ACK rules as
-/// the pool.
-pub struct Link {
-    member: Member,
-    conn: Option<Connection>,
-    config: Arc<SenderConfig>,
-    stats: Arc<SenderStats>,
-}
-
-impl Link {
-    pub fn new(member: Member, sender: &PooledSender) -> Link {
-        Link { member, conn: None, config: sender.config.clone(), stats: sender.stats.clone() }
+        self.links.lock().expect("links lock").values().filter(|l| l.lock().conn.is_some()).count()
     }
 
-    pub fn member(&self) -> &Member {
-        &self.member
-    }
-
-    /// Sends one frame and waits per `options`, within the sender's `timeout`.
-    pub async fn send(&mut self, frame: &[u8], options: SendOptions) -> Result<Delivered, FaultyMember> {
-        let deadline = Instant::now() + self.config.timeout;
-        let r = deliver(&mut self.conn, &self.member, frame, options, &self.config, &self.stats, deadline).await;
-        if r.is_ok() {
-            bump(&self.stats.messages);
-        }
-        r
-    }
-
-    /// Closes the connection if keepalive says so or the member closed it; true if it did.
-    pub fn keepalive(&mut self) -> bool {
-        let close =
-            self.conn.as_mut().is_some_and(|c| c.expired(&self.config, Instant::now()) || c.poll_closed().is_err());
-        if close {
-            self.conn = None;
-            bump(&self.stats.keepalive_closed);
-        }
-        close
+    /// Bytes queued for members and not yet taken by their writers.
+    pub fn queued_bytes(&self) -> usize {
+        self.links.lock().expect("links lock").values().map(|l| l.lock().queued_bytes).sum()
     }
 }

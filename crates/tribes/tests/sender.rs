@@ -434,3 +434,111 @@ async fn the_application_verdict_decides_between_ack_and_fail_ack() {
     assert_eq!(seen[2], (false, Payload::Serialized(Bytes::from_static(b"\xac\xed\x00\x05"))));
     assert_eq!(get(&us.sender().stats().resends), 1);
 }
+
+// ---- one ordered, bounded queue per member ----
+
+fn numbered(seq: u64, len: usize) -> Vec<u8> {
+    let mut p = seq.to_be_bytes().to_vec();
+    p.resize(len.max(8), seq as u8);
+    p
+}
+
+async fn wait_for(rx: &Rx, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rx.messages.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "only {} of {n} arrived", rx.messages.lock().unwrap().len());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_queued_behind_each_other_arrive_whole_and_in_order_on_one_connection() {
+    let rx = our_receiver(1, |_| false).await;
+    let sender = PooledSender::new(SenderConfig::default());
+    let n = 3000u64;
+    let sizes = [10usize, 1000, 70_000, 300, 5000];
+    for seq in 0..n {
+        // Mostly without ack (queued and written together), now and then one with USE_ACK.
+        let options = if seq % 500 == 499 { 2 } else { 0 };
+        let p = numbered(seq, sizes[seq as usize % sizes.len()]);
+        sender.send(frame(options, &p), SendOptions(options), std::slice::from_ref(&rx.member)).await.unwrap();
+    }
+    wait_for(&rx, n as usize).await;
+    let got = rx.messages.lock().unwrap();
+    for (seq, m) in got.iter().enumerate() {
+        assert_eq!(m.message[..], numbered(seq as u64, sizes[seq % sizes.len()])[..], "message {seq}");
+    }
+    assert_eq!(get(&sender.stats().connects), 1);
+    assert_eq!(get(&sender.stats().failures), 0);
+    assert_eq!(sender.queued_bytes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_and_acknowledged_messages_to_one_member_keep_their_order() {
+    let rx = our_receiver(1, |_| false).await;
+    let channel = GroupChannel::new(local(), ChannelConfig::default());
+    let n = 600u64;
+    for seq in 0..n {
+        // Runs of ASYNCHRONOUS messages, each followed by one USE_ACK+SYNCHRONIZED_ACK message.
+        let options = if seq % 7 == 6 { 6 } else { 8 };
+        let p = Payload::Bytes(numbered(seq, 200).into());
+        channel.send(std::slice::from_ref(&rx.member), p, SendOptions(options)).await.unwrap();
+    }
+    wait_for(&rx, n as usize).await;
+    let got: Vec<u64> = rx.messages.lock().unwrap().iter().map(seq_of).collect();
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+    assert_eq!(get(&channel.sender().stats().connects), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_reading_makes_senders_wait_instead_of_growing_the_queue() {
+    // Accepts connections and never reads from them.
+    let (addr, _) = raw_server(|s, _| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(s);
+    })
+    .await;
+    let config = ChannelConfig {
+        sender: SenderConfig { timeout: Duration::from_secs(3), ..SenderConfig::default() },
+        ..ChannelConfig::default()
+    };
+    let channel = Arc::new(GroupChannel::new(local(), config));
+    let stalled = member(addr.port(), 1);
+    let frame_len = 64 << 10;
+    let total = 400u64; // 26 MB, far more than the queue and the socket buffers hold
+    let sent = Arc::new(AtomicU64::new(0));
+    let sending = {
+        let (channel, stalled, sent) = (channel.clone(), stalled.clone(), sent.clone());
+        tokio::spawn(async move {
+            for _ in 0..total {
+                let p = Payload::Bytes(Bytes::from(vec![3u8; frame_len]));
+                channel.send(std::slice::from_ref(&stalled), p, SendOptions(8)).await.unwrap();
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    // The caller stops making progress once the queue is full; the queue stays within its bound.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = u64::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let queued = channel.sender().queued_bytes();
+        assert!(queued <= tribes::sender::LINK_QUEUE_BYTES + frame_len, "{queued} bytes queued");
+        let now = sent.load(Ordering::SeqCst);
+        if now == last {
+            break;
+        }
+        last = now;
+        assert!(Instant::now() < deadline, "the caller never waited ({now} sent)");
+    }
+    assert!(last < total, "the caller waits for room");
+    assert!(channel.queued_bytes() <= tribes::sender::LINK_QUEUE_BYTES + 2 * frame_len + (512 << 10));
+    // After the sender's timeout the stalled frames fail (counted, not reported to the caller),
+    // which makes room again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while channel.dispatch_stats().failed.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "no queued send failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sending.abort();
+}

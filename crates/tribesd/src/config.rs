@@ -327,7 +327,7 @@ mod tests {
         assert_eq!((c.tcp_no_delay, c.so_keep_alive, c.rx_buf_size, c.tx_buf_size), (false, true, 1000, 2000));
         assert!(!c.throw_on_failed_ack);
         let d = &s.channel.dispatch;
-        assert_eq!((d.max_queue_size, d.always_send, d.idle_time), (1 << 20, false, Duration::from_millis(7000)));
+        assert_eq!((d.max_queue_size, d.always_send), (1 << 20, false));
         let ignored = s.ignored.join("\n");
         for named in ["<Transport directBuffer>", "<Receiver rxBufSize>", "<Manager bogus>"] {
             assert!(ignored.contains(named), "{named} not named in:\n{ignored}");
@@ -336,7 +336,12 @@ mod tests {
             assert!(!ignored.contains(acted), "{acted} is taken, not ignored:\n{ignored}");
         }
         let notes = s.notes.join("\n");
-        for noted in ["<Receiver selectorTimeout>", "<Receiver maxThreads>", "<Interceptor maxThreads>"] {
+        for noted in [
+            "<Receiver selectorTimeout>",
+            "<Receiver maxThreads>",
+            "<Interceptor maxThreads>",
+            "<Interceptor keepAliveTime>",
+        ] {
             assert!(notes.contains(noted), "{noted} not noted in:\n{notes}");
         }
 
