@@ -14,6 +14,8 @@
 //! proxy class descriptor. The limits correspond to `jdk.serialFilter`'s `maxdepth`, `maxrefs`,
 //! `maxarray` and `maxbytes`.
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 use crate::model::array_component_class;
@@ -54,8 +56,10 @@ impl Default for Limits {
 /// Allow and deny patterns over class names.
 #[derive(Debug, Clone)]
 pub struct ClassFilter {
-    allow: Option<Regex>,
-    deny: Option<Regex>,
+    // Behind an Arc: a cloned `Regex` starts a new pool of match caches, rebuilt at its first
+    // match; clones of a filter (one per parse) share the compiled regex and its caches.
+    allow: Option<Arc<Regex>>,
+    deny: Option<Arc<Regex>>,
     allow_src: Option<String>,
     deny_src: Option<String>,
 }
@@ -68,8 +72,9 @@ pub struct FilterError {
     pub message: String,
 }
 
-fn anchored(pattern: &str) -> Result<Regex, FilterError> {
+fn anchored(pattern: &str) -> Result<Arc<Regex>, FilterError> {
     Regex::new(&format!("^(?:{pattern})$"))
+        .map(Arc::new)
         .map_err(|e| FilterError { pattern: pattern.to_string(), message: e.to_string() })
 }
 

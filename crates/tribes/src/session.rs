@@ -21,7 +21,7 @@
 //!   bridge).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -67,6 +67,8 @@ pub struct SessionStats {
     pub ignored_payloads: u64,
     /// Sends that failed (the message did not reach every destination).
     pub send_failures: u64,
+    /// Payload bytes of messages waiting to be sent (at most about [`ORDERED_QUEUE_BYTES`]).
+    pub queued_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +134,7 @@ pub struct SessionService {
     commands: mpsc::Sender<Command>,
     listeners: broadcast::Sender<ListenerEvent>,
     state: watch::Receiver<HashMap<String, StateStatus>>,
+    backlog: Arc<Backlog>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -157,7 +160,8 @@ impl SessionService {
         let (listeners, _) = broadcast::channel(1024);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ordered_tx, ordered_rx) = mpsc::unbounded_channel();
-        let sender = tokio::spawn(ordered_sender(channel.clone(), ordered_rx, counters.clone()));
+        let backlog = Arc::new(Backlog::default());
+        let sender = tokio::spawn(ordered_sender(channel.clone(), ordered_rx, counters.clone(), backlog.clone()));
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         let local = channel.local().id();
         let mut members = members;
@@ -174,6 +178,7 @@ impl SessionService {
             listeners: listeners.clone(),
             counters: counters.clone(),
             ordered: ordered_tx,
+            backlog: backlog.clone(),
             results: results_tx,
             state_asked: HashMap::new(),
             state: state_tx,
@@ -191,6 +196,7 @@ impl SessionService {
             commands,
             listeners,
             state,
+            backlog,
             stop: Mutex::new(Some(stop_tx)),
             task: Mutex::new(Some(task)),
         }
@@ -203,8 +209,11 @@ impl SessionService {
 
     /// Applies one local request's changes to `session_id` of `context` and replicates them
     /// (see [`DeltaManager::handle_local`]). Returns once the machine applied them and queued its
-    /// messages.
+    /// messages. Waits first while more than [`ORDERED_QUEUE_BYTES`] of messages wait to be sent
+    /// (members slower than the requests: back-pressure, as `alwaysSend`).
     pub async fn apply(&self, context: &str, session_id: &str, changes: Vec<LocalChange>) -> Result<(), SessionError> {
+        // Back-pressure: while the members take our messages slower than we make them.
+        self.backlog.wait_for_room().await;
         let (reply, answer) = oneshot::channel();
         let command =
             Command::Apply { context: context.to_string(), session_id: session_id.to_string(), changes, reply };
@@ -251,6 +260,7 @@ impl SessionService {
             manager: self.stats.snapshot(),
             ignored_payloads: self.counters.ignored_payloads.load(Ordering::Relaxed),
             send_failures: self.counters.send_failures.load(Ordering::Relaxed),
+            queued_bytes: self.backlog.bytes.load(Ordering::Relaxed) as u64,
         }
     }
 
@@ -281,6 +291,34 @@ impl Drop for SessionService {
     }
 }
 
+/// Payload bytes the ordered queue may hold before local changes wait ([`SessionService::apply`]):
+/// MessageDispatchInterceptor's `maxQueueSize` with `alwaysSend`, whose callers wait when it is
+/// full. The machine itself never waits (it also receives), so a member that takes our messages
+/// slower than requests make them slows the requests, instead of growing memory.
+pub const ORDERED_QUEUE_BYTES: usize = 64 << 20;
+
+/// What the ordered queue holds, shared by the machine (adds), the ordered task (takes away)
+/// and [`SessionService::apply`] (waits while it is over [`ORDERED_QUEUE_BYTES`]).
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+impl Backlog {
+    async fn wait_for_room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.bytes.load(Ordering::Acquire) <= ORDERED_QUEUE_BYTES {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
+
 /// One send the ordered task performs.
 struct Job {
     destinations: Vec<Member>,
@@ -295,17 +333,26 @@ async fn ordered_sender(
     channel: Arc<GroupChannel>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     counters: Arc<ServiceCounters>,
+    backlog: Arc<Backlog>,
 ) {
     while let Some(job) = jobs.recv().await {
         if let Some(done) = job.done {
             let _ = done.send(());
             continue;
         }
+        let size = job.payload.bytes().len();
         if let Err(e) = channel.send(&job.destinations, job.payload, job.options).await {
             counters.send_failures.fetch_add(1, Ordering::Relaxed);
             log_send_error(&job.event, &e);
         }
+        let before = backlog.bytes.fetch_sub(size, Ordering::AcqRel);
+        if before > ORDERED_QUEUE_BYTES && before - size <= ORDERED_QUEUE_BYTES {
+            backlog.drained.notify_waiters();
+        }
     }
+    // Nothing will drain any more: nobody may wait for room.
+    backlog.bytes.store(0, Ordering::Release);
+    backlog.drained.notify_waiters();
 }
 
 fn log_send_error(event: &str, e: &ChannelError) {
@@ -332,6 +379,7 @@ struct Runner {
     listeners: broadcast::Sender<ListenerEvent>,
     counters: Arc<ServiceCounters>,
     ordered: mpsc::UnboundedSender<Job>,
+    backlog: Arc<Backlog>,
     results: mpsc::UnboundedSender<(SendToken, Result<(), String>)>,
     /// When each context's state was last asked for, for the elapsed time of the transfer.
     state_asked: HashMap<String, tokio::time::Instant>,
@@ -560,6 +608,7 @@ impl Runner {
                 if destinations.is_empty() {
                     return;
                 }
+                self.backlog.bytes.fetch_add(payload.bytes().len(), Ordering::AcqRel);
                 let _ = self.ordered.send(Job { destinations, payload, options, event, done: None });
             }
             Some(token) => {

@@ -195,3 +195,50 @@ async fn state_waits_settle_when_the_state_arrives_and_for_contexts_added_later(
 fn attr_in(n: &Node, context: &str, id: &str, name: &str) -> Option<JavaValue> {
     n.service.store().get(context, id)?.attribute(name).cloned()
 }
+
+/// A member that stops reading: messages for it wait in the ordered queue up to
+/// ORDERED_QUEUE_BYTES, and local changes then wait (back-pressure) instead of growing memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_changes_wait_while_a_member_does_not_take_our_messages() {
+    use tribes::session::ORDERED_QUEUE_BYTES;
+
+    // The "member": accepts connections and never reads from them.
+    let stalled = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = stalled.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((c, _)) = stalled.accept().await {
+            connections.push(c);
+        }
+    });
+    let member = Member::new("127.0.0.1".parse().unwrap(), i32::from(port), UniqueId([9; 16]), 99_999);
+    let config = ManagerConfig { state_transfer_timeout: Some(Duration::ZERO), ..ManagerConfig::default() };
+    let a = Arc::new(node(1, 10, vec![member], config).await);
+    a.service.apply(CTX, "S", vec![create()]).await.unwrap();
+
+    let big = "x".repeat(1 << 20);
+    let producer = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            for i in 0..150 {
+                a.service.apply(CTX, "S", vec![set(&format!("a{i}"), &big)]).await.unwrap();
+            }
+        })
+    };
+    let mut max = 0u64;
+    for _ in 0..800 {
+        max = max.max(a.service.stats().queued_bytes);
+        if producer.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let bound = (ORDERED_QUEUE_BYTES + (2 << 20)) as u64;
+    assert!(max <= bound, "queued {max} bytes, over the bound {bound}");
+    assert!(
+        max + (4 << 20) >= ORDERED_QUEUE_BYTES as u64,
+        "the queue never filled ({max} bytes): the test did not reach the back-pressure"
+    );
+    producer.abort();
+    held.abort();
+}

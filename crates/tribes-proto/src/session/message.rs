@@ -323,11 +323,15 @@ impl SessionMessage {
 
     /// [`SessionMessage::decode`] with other limits.
     pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<SessionMessage, SessionCodecError> {
-        let filter = ClassFilter::allow(
-            r"org\.apache\.catalina\.ha\.session\.SessionMessageImpl|org\.apache\.catalina\.ha\.ClusterMessageBase",
-        )
-        .expect("constant pattern compiles");
-        let opts = ParseOptions { limits: limits.clone(), filter: Some(filter) };
+        // Compiled once: a regex per message cost more than the whole rest of the decode.
+        static FILTER: std::sync::OnceLock<ClassFilter> = std::sync::OnceLock::new();
+        let filter = FILTER.get_or_init(|| {
+            ClassFilter::allow(
+                r"org\.apache\.catalina\.ha\.session\.SessionMessageImpl|org\.apache\.catalina\.ha\.ClusterMessageBase",
+            )
+            .expect("constant pattern compiles")
+        });
+        let opts = ParseOptions { limits: limits.clone(), filter: Some(filter.clone()) };
         let mut s = jser::parse_with(bytes, &opts)?;
         let top = match s.values().collect::<Vec<_>>().as_slice() {
             [v] => (*v).clone(),

@@ -271,8 +271,8 @@ public class TribesdManager extends ClusterManagerBase {
     /**
      * A listener event caused by replication (the node applied it already): the webapp's
      * listeners are told as DeltaManager tells them on a replica. Sessions are read from the node
-     * (deserialized) only when the context has a listener for the event, or the value is a
-     * HttpSessionBindingListener. Runs on the cluster's event thread, with the webapp's class
+     * (deserialized, as a copy not kept here) only when the context has a listener for the event,
+     * or the value is a HttpSessionBindingListener. Runs on the cluster's event thread, with the webapp's class
      * loader; a listener that throws is logged and the next event goes on.
      */
     void replicated(ListenerEvents.Event e) {
@@ -301,7 +301,7 @@ public class TribesdManager extends ClusterManagerBase {
         switch (e.kind) {
         case ListenerEvents.SESSION_CREATED:
             if (has(context.getApplicationLifecycleListeners(), HttpSessionListener.class)) {
-                Session s = findSessionQuietly(e.id);
+                Session s = snapshot(e.id);
                 if (s instanceof TribesdSession) {
                     ((TribesdSession) s).tellNew();
                 }
@@ -323,7 +323,7 @@ public class TribesdManager extends ClusterManagerBase {
                 ((TribesdSession) s).renameFromCluster(e.name);
             } else if ((e.sessionListeners && has(context.getApplicationEventListeners(), HttpSessionIdListener.class))
                     || (e.containerListeners && context.findContainerListeners().length > 0)) {
-                s = findSessionQuietly(e.name);
+                s = snapshot(e.name);
             } else {
                 s = null;
             }
@@ -356,7 +356,7 @@ public class TribesdManager extends ClusterManagerBase {
         if (!attributeListeners && !anyBindingListener(values)) {
             return;
         }
-        Session s = findSessionQuietly(e.id);
+        Session s = snapshot(e.id);
         if (!(s instanceof TribesdSession)) {
             return;
         }
@@ -392,13 +392,24 @@ public class TribesdManager extends ClusterManagerBase {
         }
     }
 
-    /** findSession without the IOException, for the event thread. */
-    private Session findSessionQuietly(String id) {
-        try {
-            return findSession(id);
-        } catch (IOException e) {
+    /**
+     * The session as the node holds it now, for a listener: a copy read from the node and NOT
+     * kept in this manager's map (a listener that keeps a reference keeps that copy), so firing
+     * listeners does not fill the heap with replicas; null when the node no longer holds it.
+     */
+    private Session snapshot(String id) {
+        long handle = getNodeHandle();
+        if (handle == 0) {
             return null;
         }
+        byte[] data;
+        try {
+            data = NativeBridge.getSession(handle, getName(), id);
+        } catch (RuntimeException e) {
+            log.warn("tribesd: cannot read a session of " + getName() + " from the node: " + e.getMessage());
+            return null;
+        }
+        return data == null ? null : build(SessionData.decode(data));
     }
 
     private static boolean has(Object[] listeners, Class<?> type) {
