@@ -577,7 +577,9 @@ fn markdown(version: &str, loads: &[Load], receives: &[Receive]) -> String {
     let mut md = String::from("## Tomcat Manager\n\n");
     let _ = writeln!(
         md,
-        "Tomcat {version}, test webapp at /app (`<distributable/>`), each configuration in its own \
+        "Tomcat {version}, test webapp at /app (`<distributable/>`, with session and attribute \
+         listeners registered: tests/webapp-src `EventLog`, so every replica fires listener events; \
+         ours reads a copy of the session from the node for each), each configuration in its own \
          private network namespace on 127.0.0.1, default JVM options of the harness (`-Xmx256m`).\n\n\
          ### Request overhead\n\n\
          Load on node 1 only; in the pairs node 2 receives the replication (channelSendOptions \
