@@ -10,11 +10,15 @@
 //   attr=ID NAME CLASS LENGTH VALUE      (one per attribute, sorted; VALUE is String.valueOf,
 //                                         cut to 200 chars unless full=true, \ and newline escaped)
 // or "session=ID valid=false" for a session being expired. ?id=ID restricts it to one session.
+// ?active=true answers only "active=N": the MBean's activeSessions (what JMX monitoring reads).
 String path = request.getContextPath();
 MBeanServer mbs = ManagementFactory.getPlatformMBeanServer();
 Set<ObjectName> managers = mbs.queryNames(new ObjectName("*:type=Manager,context=" + (path.isEmpty() ? "/" : path) + ",host=*"), null);
 StringBuilder r = new StringBuilder();
-if (managers.size() != 1) {
+if (managers.size() == 1 && "true".equals(request.getParameter("active"))) {
+    // ?active=true: only the Manager MBean's activeSessions attribute, "active=N".
+    r.append("active=").append(mbs.getAttribute(managers.iterator().next(), "activeSessions")).append('\n');
+} else if (managers.size() != 1) {
     response.setStatus(500);
     r.append("error=expected one Manager MBean for ").append(path).append(", found ").append(managers).append('\n');
 } else {

@@ -116,6 +116,24 @@ fn check_line(tomcat: &Tomcat) {
     }
     eprintln!("Tomcat {version}: attributes set on each node are read on every other one");
 
+    // JMX's activeSessions: our nodes count every session the cluster holds, as DeltaManager's,
+    // including one that no request on our nodes has touched.
+    let r = SessionClient::new(&ns).op(ports[0], APP, "op=set&name=only&value=stock").unwrap();
+    assert_eq!(r.field("set"), Some("only"), "{}", r.body);
+    let active: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let r =
+                tomcat_harness::http::get(&ns, n.http_port(), &format!("{APP}/peek.jsp?active=true"), None).unwrap();
+            r.field("active").unwrap_or("?").to_string()
+        })
+        .collect();
+    assert!(
+        active.iter().all(|a| a == &active[0]),
+        "Tomcat {version}: activeSessions per node (stock, stock, ours, ours): {active:?}"
+    );
+    eprintln!("Tomcat {version}: activeSessions is {} on every node", active[0]);
+
     for n in &nodes {
         let severe = n.severe_lines();
         assert!(severe.is_empty(), "Tomcat {version}: {} logged SEVERE lines:\n{}", n.process.name, severe.join("\n"));

@@ -640,6 +640,38 @@ public class TribesdManager extends ClusterManagerBase {
         super.processExpires();
     }
 
+    /**
+     * Every session the node holds for this context, primary here or replicated (as
+     * DeltaManager's count, which holds them all): what JMX's {@code activeSessions} shows.
+     * Sessions replicated from other nodes are not in this manager's map until asked for.
+     */
+    @Override
+    public int getActiveSessions() {
+        long handle = getNodeHandle();
+        if (handle == 0 || getCluster() == null) {
+            return super.getActiveSessions();
+        }
+        try {
+            return NativeBridge.sessionIds(handle, getName()).length;
+        } catch (RuntimeException e) {
+            return super.getActiveSessions();
+        }
+    }
+
+    /** The ids of every session the node holds for this context (JMX {@code listSessionIds}). */
+    @Override
+    public String listSessionIds() {
+        long handle = getNodeHandle();
+        if (handle == 0 || getCluster() == null) {
+            return super.listSessionIds();
+        }
+        try {
+            return String.join(" ", NativeBridge.sessionIds(handle, getName()));
+        } catch (RuntimeException e) {
+            return super.listSessionIds();
+        }
+    }
+
     /** Messages are received by the native node; nothing reaches this method. */
     @Override
     public void messageDataReceived(ClusterMessage msg) {
