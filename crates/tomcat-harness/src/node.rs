@@ -205,6 +205,64 @@ pub fn test_webapp() -> PathBuf {
     crate::repo_root().join("tests/webapp")
 }
 
+/// Starts `configs` one after the other in `ns` (two stock nodes started together can drop each
+/// other's state request and stall a whole stateTransferTimeout: stock behaviour), each once its
+/// webapps answer, then waits until every node logged the others joining ("member added": Tomcat's
+/// "Replication member added" and our node's line).
+///
+/// # Panics
+/// When a node does not come up or the nodes do not all see each other within a minute.
+pub fn start_cluster(ns: &NetNs, tomcat: &Tomcat, test: &str, configs: Vec<NodeConfig>) -> Vec<TomcatNode> {
+    let version = &tomcat.version;
+    let mut nodes = Vec::new();
+    for c in configs {
+        let node = TomcatNode::start(ns, tomcat, test, c);
+        node.wait_webapps_ready(ns, std::time::Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("Tomcat {version}: {e}"));
+        nodes.push(node);
+    }
+    let others = nodes.len().saturating_sub(1);
+    let joined = crate::process::wait_for(std::time::Duration::from_secs(60), || {
+        nodes.iter().all(|n| n.log().lines().filter(|l| l.contains("member added")).count() >= others).then_some(())
+    });
+    if joined.is_none() {
+        let logs: Vec<String> =
+            nodes.iter().map(|n| format!("== {}\n{}", n.process.name, crate::process::tail(&n.log(), 30))).collect();
+        panic!("Tomcat {version}: the {} nodes did not all see each other:\n{}", nodes.len(), logs.join("\n"));
+    }
+    nodes
+}
+
+/// The three-node cluster of the bridge's comparison tests, channelSendOptions 6, each node with
+/// tests/webapp at every path of `webapps`: "origin" and "stock" (DeltaManager), then "ours"
+/// (the bridge jar for `tomcat`'s line), started with [`start_cluster`].
+pub fn start_stock_stock_ours(ns: &NetNs, tomcat: &Tomcat, test: &str, webapps: &[&str]) -> Vec<TomcatNode> {
+    let configs = ["origin", "stock", "ours"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut c = NodeConfig::new(name, i as u16 + 1).with_channel_send_options(6);
+            for w in webapps {
+                c = c.with_webapp(w);
+            }
+            if name == "ours" {
+                c.with_tribesd_jar(crate::bridge::jar_for(tomcat))
+            } else {
+                c
+            }
+        })
+        .collect();
+    start_cluster(ns, tomcat, test, configs)
+}
+
+/// Panics with the lines when any of `nodes` logged at SEVERE.
+pub fn assert_no_severe(nodes: &[TomcatNode]) {
+    for n in nodes {
+        let severe = n.severe_lines();
+        assert!(severe.is_empty(), "{} logged SEVERE lines:\n{}", n.process.name, severe.join("\n"));
+    }
+}
+
 /// Deploys `tests/webapp` into `dest` (a webapp directory of a CATALINA_BASE) for `tomcat`, with
 /// `tests/webapp-src` (the session listeners events.jsp shows) compiled into `WEB-INF/classes`.
 pub fn install_test_webapp(tomcat: &Tomcat, dest: &Path) -> std::io::Result<()> {

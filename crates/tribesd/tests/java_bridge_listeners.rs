@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use tomcat_harness::bridge::jar_for;
 use tomcat_harness::http::{get, SessionClient};
 use tomcat_harness::netns::NetNs;
-use tomcat_harness::node::{NodeConfig, TomcatNode};
+use tomcat_harness::node::{assert_no_severe, start_stock_stock_ours, TomcatNode};
 use tomcat_harness::process::wait_for;
 use tomcat_harness::{pinned, Tomcat};
 
@@ -28,19 +27,7 @@ fn check_line(tomcat: &Tomcat) {
     let Some(ns) = NetNs::for_test(false) else { return };
     let test = format!("java-bridge-listeners-{}", tomcat.version);
     let version = &tomcat.version;
-    let config = |name: &str, i: u16| NodeConfig::new(name, i).with_webapp(APP).with_channel_send_options(6);
-    let mut nodes = Vec::new();
-    for (i, name) in ["origin", "stock", "ours"].into_iter().enumerate() {
-        let c = config(name, i as u16 + 1);
-        let c = if name == "ours" { c.with_tribesd_jar(jar_for(tomcat)) } else { c };
-        let node = TomcatNode::start(&ns, tomcat, &test, c);
-        node.wait_webapps_ready(&ns, Duration::from_secs(120)).unwrap_or_else(|e| panic!("Tomcat {version}: {e}"));
-        nodes.push(node);
-    }
-    wait_for(Duration::from_secs(60), || {
-        nodes.iter().all(|n| n.log().lines().filter(|l| l.contains("member added")).count() >= 2).then_some(())
-    })
-    .unwrap_or_else(|| panic!("Tomcat {version}: the three nodes did not all see each other"));
+    let nodes = start_stock_stock_ours(&ns, tomcat, &test, &[APP]);
     let (origin, stock, ours) = (&nodes[0], &nodes[1], &nodes[2]);
     for n in [stock, ours] {
         get(&ns, n.http_port(), &format!("{APP}/events.jsp?clear=true"), None).unwrap();
@@ -88,10 +75,7 @@ fn check_line(tomcat: &Tomcat) {
         got.len(),
         got.join("\n  ")
     );
-    for n in &nodes {
-        let severe = n.severe_lines();
-        assert!(severe.is_empty(), "Tomcat {version}: {} logged SEVERE lines:\n{}", n.process.name, severe.join("\n"));
-    }
+    assert_no_severe(&nodes);
 }
 
 #[test]

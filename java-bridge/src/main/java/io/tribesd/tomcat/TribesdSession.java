@@ -220,6 +220,21 @@ public class TribesdSession extends StandardSession {
     }
 
     /**
+     * Changes still pending when an access ends were not handed over by ReplicationValve: the
+     * session of another context changed in a cross-context dispatch (DeltaSession registers those
+     * with the valve; this class is no DeltaSession), or a request the valve's filter skips. They
+     * go to the node now. The request's own session ends its access after the valve handed its
+     * changes over, with nothing pending.
+     */
+    @Override
+    public void endAccess() {
+        super.endAccess();
+        if (this.isValid && !this.expiring && hasPendingChanges() && getManager() instanceof TribesdManager) {
+            ((TribesdManager) getManager()).submit(this);
+        }
+    }
+
+    /**
      * Distributable contexts refuse values that cannot be serialized (IllegalArgumentException from
      * setAttribute), as StandardSession does, and values the manager's filters refuse.
      */
