@@ -8,7 +8,12 @@
 //!   incoming queue), in this process on one tokio runtime; the time runs until the application
 //!   side of the receiver took all N off the queue.
 //!
-//! Both sides get the same N and a warm-up of N/5 messages first. The loopback TCP limit is a
+//! Both sides get the same N and a warm-up of N/5 messages first. Then, ours only (stock's bench
+//! peer sends from one thread): 1 KiB acknowledged messages (options 2 and 6) from one task, and
+//! from [`TASKS`] tasks at once to the one receiver: with one unanswered frame at a time on the
+//! member's connection (`max_unacked` 1, as before pipelining), with the default sender
+//! (USE_ACK frames pipelined, SYNCHRONIZED_ACK ones not), and with `pipeline_synchronized_acks`.
+//! The loopback TCP limit is a
 //! plain tokio blast of 64 KiB and of 512 KiB writes from one socket to another, measured in the
 //! same run (the best).
 //! MB/s counts payload bytes, 10^6 bytes per MB.
@@ -24,10 +29,13 @@ use tokio::runtime::Runtime;
 use tomcat_harness::java_peer::{fields, JavaPeer};
 use tribes::channel::{ChannelConfig, GroupChannel, Payload};
 use tribes::receiver::{self, ServeOptions};
+use tribes::sender::SenderConfig;
 use tribes_wire::{Member, SendOptions, UniqueId};
 
 const SIZES: [usize; 2] = [1024, 65536];
 const OPTIONS: [i32; 4] = [0, 2, 6, 8];
+/// Concurrent senders of the "many acknowledged senders" rows.
+const TASKS: u64 = 16;
 /// How long one side may take for one measurement before the section fails.
 const MEASURE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -86,6 +94,28 @@ pub fn run() -> Result<String, String> {
     drop(sender);
     drop(receiver);
 
+    let mut concurrent = Vec::new();
+    for options in [2, 6] {
+        let (size, n) = (1024, messages(1024, options));
+        eprintln!("bench: channel concurrent acked senders, {size} B options {options}: one task ...");
+        us.once(&rt, n / 5, size, options)?;
+        let one = us.once(&rt, n, size, options)?;
+        eprintln!("bench: channel concurrent acked senders: {TASKS} tasks, one unanswered frame at a time ...");
+        us.many(&rt, &us.serial, n / 5, size, options)?;
+        let serial = us.many(&rt, &us.serial, n, size, options)?;
+        eprintln!("bench: channel concurrent acked senders: {TASKS} tasks, default sender ...");
+        us.many(&rt, &us.sender, n / 5, size, options)?;
+        let default = us.many(&rt, &us.sender, n, size, options)?;
+        eprintln!("bench: channel concurrent acked senders: {TASKS} tasks, pipeline_synchronized_acks ...");
+        us.many(&rt, &us.sync_piped, n / 5, size, options)?;
+        let piped = us.many(&rt, &us.sync_piped, n, size, options)?;
+        eprintln!(
+            "bench: channel concurrent acked senders, options {options}: one task {:.0}, {TASKS} tasks: 1 unanswered {:.0}, default {:.0}, all pipelined {:.0} msg/s",
+            one.msgs, serial.msgs, default.msgs, piped.msgs
+        );
+        concurrent.push((size, options, n, [one, serial, default, piped]));
+    }
+
     eprintln!("bench: channel: loopback TCP ...");
     // Default socket buffers, and SO_SNDBUF 64 KiB as our sender sets it (txBufSize); writes of
     // 64 KiB (one message) and 512 KiB (what our sender hands one writev at most); twice each.
@@ -100,7 +130,46 @@ pub fn run() -> Result<String, String> {
         }
     }
 
-    Ok(markdown(&tomcat.version, &rows, loopback))
+    let mut md = markdown(&tomcat.version, &rows, loopback);
+    md.push_str(&concurrent_markdown(&concurrent));
+    Ok(md)
+}
+
+type ConcurrentRow = (usize, i32, u64, [Rate; 4]);
+
+fn concurrent_markdown(rows: &[ConcurrentRow]) -> String {
+    let mut md = String::from("### tribesd only: many concurrent acknowledged senders to one member\n\n");
+    let _ = writeln!(
+        md,
+        "Ours only (stock's bench peer sends from one thread). N 1 KiB messages to our receiver as \
+         above: from one task; and from {TASKS} tasks at once (N/{TASKS} each, each waiting for its \
+         acknowledgement before its next) with (a) one unanswered USE_ACK frame at a time on the \
+         member's connection (`max_unacked` 1, the sender before pipelining), (b) the default sender \
+         (USE_ACK frames pipelined, at most {} unanswered; USE_ACK+SYNCHRONIZED_ACK frames one at a \
+         time, since a stock receiver may answer those out of order), (c) \
+         `pipeline_synchronized_acks` (every acknowledged frame pipelined; for members that are all \
+         tribesd).\n",
+        tribes::sender::MAX_UNACKED
+    );
+    md.push_str(&format!(
+        "| size | options | N | 1 task msg/s | {TASKS} tasks (a) msg/s | {TASKS} tasks (b) msg/s | {TASKS} tasks (c) msg/s | (b)/(a) | (c)/(a) |\n"
+    ));
+    md.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size, options, n, [one, serial, default, piped]) in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {options} | {n} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x |",
+            size_name(*size),
+            one.msgs,
+            serial.msgs,
+            default.msgs,
+            piped.msgs,
+            default.msgs / serial.msgs,
+            piped.msgs / serial.msgs
+        );
+    }
+    md.push('\n');
+    md
 }
 
 fn markdown(version: &str, rows: &[(usize, i32, u64, Rate, Rate)], loopback: f64) -> String {
@@ -232,6 +301,10 @@ fn stock_once(sender: &mut Jvm, receiver: &mut Jvm, n: u64, size: usize, options
 
 struct Ours {
     sender: Arc<GroupChannel>,
+    /// A sender with one unanswered acknowledged frame at a time per member (`max_unacked` 1).
+    serial: Arc<GroupChannel>,
+    /// A sender that pipelines SYNCHRONIZED_ACK frames too.
+    sync_piped: Arc<GroupChannel>,
     destination: Member,
     count: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
@@ -264,7 +337,26 @@ impl Ours {
             });
             // The sender's own member names a port nobody listens on: it only sends.
             let sender = Arc::new(GroupChannel::new(member(1), ChannelConfig::default()));
-            Ok(Ours { sender, destination, count, bytes, _receiver: receiver, _receiving_channel: receiving })
+            let one_unanswered = ChannelConfig {
+                sender: SenderConfig { max_unacked: 1, ..SenderConfig::default() },
+                ..ChannelConfig::default()
+            };
+            let serial = Arc::new(GroupChannel::new(member(1), one_unanswered));
+            let all_pipelined = ChannelConfig {
+                sender: SenderConfig { pipeline_synchronized_acks: true, ..SenderConfig::default() },
+                ..ChannelConfig::default()
+            };
+            let sync_piped = Arc::new(GroupChannel::new(member(1), all_pipelined));
+            Ok(Ours {
+                sender,
+                serial,
+                sync_piped,
+                destination,
+                count,
+                bytes,
+                _receiver: receiver,
+                _receiving_channel: receiving,
+            })
         })
     }
 
@@ -296,6 +388,60 @@ impl Ours {
         if failed > 0 || got != n || self.bytes.load(Ordering::Relaxed) != n * size as u64 {
             return Err(format!(
                 "tribesd {size} B options {options}: received {got} of {n}, {failed} sends failed ({error:?})"
+            ));
+        }
+        Ok(Rate::new(n, size, elapsed))
+    }
+}
+
+impl Ours {
+    /// `n` messages from [`TASKS`] tasks sending at once through `channel`, each waiting for its
+    /// own sends; timed until the receiving application took all `n`.
+    fn many(
+        &self,
+        rt: &Runtime,
+        channel: &Arc<GroupChannel>,
+        n: u64,
+        size: usize,
+        options: i32,
+    ) -> Result<Rate, String> {
+        self.count.store(0, Ordering::SeqCst);
+        self.bytes.store(0, Ordering::SeqCst);
+        let payload = Bytes::from((0..size).map(|i| (i * 7) as u8).collect::<Vec<u8>>());
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let (sender, to, payload) = (channel.clone(), self.destination.clone(), payload.clone());
+                let mine = n / TASKS + u64::from(task < n % TASKS);
+                rt.spawn(async move {
+                    let mut failed = 0u64;
+                    let mut first_error = None;
+                    for _ in 0..mine {
+                        let p = Payload::Bytes(payload.clone());
+                        if let Err(e) = sender.send(std::slice::from_ref(&to), p, SendOptions(options)).await {
+                            failed += 1;
+                            first_error.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                    (failed, first_error)
+                })
+            })
+            .collect();
+        let deadline = t + MEASURE_TIMEOUT;
+        while self.count.load(Ordering::Acquire) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let elapsed = t.elapsed();
+        let (mut failed, mut error) = (0, None);
+        for task in tasks {
+            let (f, e) = rt.block_on(task).map_err(|e| e.to_string())?;
+            failed += f;
+            error = error.or(e);
+        }
+        let got = self.count.load(Ordering::Acquire);
+        if failed > 0 || got != n || self.bytes.load(Ordering::Relaxed) != n * size as u64 {
+            return Err(format!(
+                "tribesd {TASKS} tasks {size} B options {options}: received {got} of {n}, {failed} sends failed ({error:?})"
             ));
         }
         Ok(Rate::new(n, size, elapsed))

@@ -19,8 +19,28 @@
 //!
 //! Connections: each member has one ordered connection with a bounded queue of frames
 //! ([`LINK_QUEUE_BYTES`]) drained by a writer task, instead of one connection per pool slot. Frames
-//! without USE_ACK that are queued behind each other go out in one `writev`; a USE_ACK frame goes
-//! alone and the writer reads its ACK before the next frame. A send without USE_ACK returns once
+//! queued behind each other go out in one `writev`, and the writer keeps writing while it reads
+//! the answers of USE_ACK frames, at most [`MAX_UNACKED`] awaited at once: a receiver answers each
+//! USE_ACK frame of a connection with one ACK or FAIL_ACK, so the n-th answer is taken for the n-th
+//! USE_ACK frame's, and each caller gets its outcome as its answer arrives. Concurrent
+//! acknowledged sends to one member thus share its round trips, as they did on Tomcat's pool of
+//! connections. That holds for USE_ACK without SYNCHRONIZED_ACK (the answer is always an ACK sent
+//! on receipt, and frames are read in order). A stock receiver re-arms a connection for reading
+//! before it processes the frames it read (`NioReplicationTask.drainChannel`), so frames that
+//! arrive in separate reads may be processed by two of its workers at once and answered out of
+//! order: with USE_ACK + SYNCHRONIZED_ACK an ACK could then be taken for a frame not processed yet
+//! and a FAIL_ACK for the wrong frame (a stock test here saw a failed message never resent and
+//! another one delivered twice). So by default such a frame is written only once nothing is
+//! awaited and nothing is written behind it until its answer, as before;
+//! [`SenderConfig::pipeline_synchronized_acks`] pipelines them too, for members that all process a
+//! connection's frames one after the other (ours). The resend rules are Tomcat's per frame: after
+//! an I/O error or EOF every frame written and not answered yet (and those written behind it) is
+//! resent on a fresh connection in queue order (at least once, as a Tomcat resend); after a
+//! FAIL_ACK the frames behind it get their answers on the same connection, which is then closed,
+//! and the failed frame is resent on a fresh one, so it arrives after them. A frame's timeout runs
+//! from when the writer takes it, and a frame behind others is given at least `timeout` after the
+//! member's last answer; when it passes, every frame awaited on the connection fails with
+//! [`FailureCause::Timeout`] (not retried). A send without USE_ACK returns once
 //! its frame is queued when the connection is open and was used within the last 2 ms (Tomcat
 //! returns once the kernel took it); otherwise (first frame, after a failure, after a pause) it
 //! waits until the frame is written, so a closed or dead member is reported to that caller. A
@@ -29,7 +49,10 @@
 //!
 //! What differs, on purpose: the timeout is exact (Tomcat's selector loop overshoots to ~5 s); a
 //! reply that is not a valid frame fails the destination at once (Tomcat waits for the timeout);
-//! one connection per destination, so one caller's messages arrive in order whatever their options.
+//! one connection per destination, so one caller's messages arrive in order whatever their options
+//! (except a frame resent after a FAIL_ACK, which arrives after the frames written behind it);
+//! several acknowledged frames may be unanswered at once on a connection (Tomcat: one per
+//! connection, up to `poolSize` connections; [`SenderConfig::max_unacked`] 1 restores that).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
@@ -75,6 +98,17 @@ pub struct SenderConfig {
     /// The largest frame read back while waiting for an ACK; a longer one fails the destination.
     /// Tomcat has no limit; receivers only ever send 3-byte ACK payloads.
     pub max_reply_len: usize,
+    /// Most USE_ACK frames written on a member's connection and not answered yet
+    /// ([`MAX_UNACKED`]); 1 sends each USE_ACK frame only once the previous one was answered.
+    /// Not a Tomcat attribute (Tomcat has one per connection and up to `poolSize` connections).
+    pub max_unacked: usize,
+    /// Pipeline USE_ACK + SYNCHRONIZED_ACK frames too (false): safe only when every member is a
+    /// receiver that processes one connection's frames strictly one after the other, as ours
+    /// does. A stock receiver may process them on two workers at once and answer out of order,
+    /// so an ACK could be taken for a frame not processed yet, and a FAIL_ACK for the wrong
+    /// frame. When false, such a frame is written once nothing is awaited, and nothing is written
+    /// behind it until its answer.
+    pub pipeline_synchronized_acks: bool,
 }
 
 impl Default for SenderConfig {
@@ -92,6 +126,8 @@ impl Default for SenderConfig {
             tx_buf_size: 65536,
             throw_on_failed_ack: true,
             max_reply_len: 64 << 10,
+            max_unacked: MAX_UNACKED,
+            pipeline_synchronized_acks: false,
         }
     }
 }
@@ -439,6 +475,8 @@ struct LinkShared {
     member: Member,
     state: Mutex<LinkState>,
     room: Notify,
+    /// Wakes the writer waiting for ACKs when frames are queued (it may write them meanwhile).
+    work: Notify,
     config: Arc<SenderConfig>,
     stats: Arc<SenderStats>,
 }
@@ -512,6 +550,8 @@ impl LinkShared {
                             st.writer_running = true;
                             let conn = st.conn.take();
                             tokio::spawn(run_writer(self.clone(), conn));
+                        } else {
+                            self.work.notify_one();
                         }
                         return answer.map(Answer::Later);
                     }
@@ -610,83 +650,461 @@ impl Drop for InlineWriter {
     }
 }
 
-/// The writer of one member: takes the queued frames in order, writes those without USE_ACK that
-/// are queued behind each other with one system call, sends each USE_ACK frame alone and reads
-/// its ACK. Ends when the queue is empty, leaving the connection in the link.
-async fn run_writer(link: Arc<LinkShared>, mut conn: Option<Connection>) {
-    let mut batch: Vec<Entry> = Vec::new();
+/// The writer of one member: takes the queued frames in order and writes those queued behind each
+/// other with one system call, USE_ACK frames included, then reads the answers of the USE_ACK
+/// frames in the order they were written, handing each caller its outcome as its answer arrives.
+/// It writes more frames while answers are outstanding, up to [`SenderConfig::max_unacked`]
+/// USE_ACK frames; a SYNCHRONIZED_ACK frame goes alone unless
+/// [`SenderConfig::pipeline_synchronized_acks`]. Ends when the queue is empty and nothing is
+/// awaited, leaving the connection in the link.
+async fn run_writer(link: Arc<LinkShared>, conn: Option<Connection>) {
+    let mut w = Pipeline {
+        link,
+        conn,
+        inflight: VecDeque::new(),
+        unacked: 0,
+        redo: VecDeque::new(),
+        draining: false,
+        progress: Instant::now(),
+        next_seq: 0,
+    };
     loop {
-        let wake_room;
-        {
-            let mut st = link.lock();
+        if w.inflight.is_empty() {
+            if w.draining {
+                // After a FAIL_ACK (or keepalive expiry) the connection is closed once every frame
+                // written on it has its answer (ParallelNioSender disconnects after a failure).
+                w.draining = false;
+                w.conn = None;
+            }
+            let mut st = w.link.lock();
             if st.disconnect {
                 st.disconnect = false;
-                conn = None;
+                w.conn = None;
             }
-            st.connected = conn.is_some();
-            if st.queue.is_empty() {
+            st.connected = w.conn.is_some();
+            if w.redo.is_empty() && st.queue.is_empty() {
                 st.writer_running = false;
-                st.conn = conn.take();
+                st.conn = w.conn.take();
                 st.last_write = Instant::now();
                 return;
             }
-            let mut bytes = 0;
-            while let Some(e) = st.queue.front() {
-                let single = e.options.contains(SendOptions::USE_ACK) || e.options.contains(SendOptions::UDP);
-                if !batch.is_empty() && (single || bytes + e.frame.len() > MAX_WRITE_BYTES || batch.len() >= MAX_IOV) {
-                    break;
-                }
-                let e = st.queue.pop_front().expect("front exists");
-                bytes += e.frame.len();
-                batch.push(e);
-                if single {
-                    break;
+        }
+        let behind_barrier = w.inflight.front().is_some_and(|p| p.barrier);
+        if !w.draining && !behind_barrier && w.unacked < w.max_unacked() {
+            if let Some(c) = w.conn.as_ref() {
+                if c.expired(&w.link.config, Instant::now()) {
+                    bump(&w.link.stats.keepalive_closed);
+                    if w.inflight.is_empty() {
+                        w.conn = None;
+                    } else {
+                        w.draining = true;
+                        continue;
+                    }
                 }
             }
-            st.queued_bytes -= bytes;
-            wake_room = st.room_waiters > 0;
-        }
-        if wake_room {
-            link.room.notify_waiters();
-        }
-        let config = &link.config;
-        let deadline = Instant::now() + config.timeout;
-        let first = &batch[0];
-        if batch.len() == 1
-            && (first.options.contains(SendOptions::USE_ACK) || first.options.contains(SendOptions::UDP))
-        {
-            let e = batch.pop().expect("one entry");
-            let r = deliver(&mut conn, &link.member, &e.frame, e.options, config, &link.stats, deadline).await;
-            if r.is_err() {
-                // ParallelNioSender.sendMessage: any failure disconnects the sender.
-                conn = None;
-            }
-            e.finish(r);
-            continue;
-        }
-        let (written, outcome) = write_batch(&mut conn, &link.member, &batch, config, &link.stats, deadline).await;
-        let (resends, mut failure) = match outcome {
-            Ok(d) => (d.resends, None),
-            Err(f) => (f.attempts.saturating_sub(1), Some(f)),
-        };
-        let behind = failure.as_ref().map(|f| (f.member.clone(), f.attempts, f.cause.to_string()));
-        for (i, e) in batch.drain(..).enumerate() {
-            if i < written {
-                bump(&link.stats.deliveries);
-                e.finish(Ok(Delivered { resends }));
+            let batch = w.take_batch();
+            if let Some(first) = batch.first() {
+                if first.entry.options.contains(SendOptions::UDP) {
+                    let p = batch.into_iter().next().expect("one entry");
+                    let config = &w.link.config;
+                    let deadline = p.deadline.max(Instant::now());
+                    let r = deliver(
+                        &mut None,
+                        &w.link.member,
+                        &p.entry.frame,
+                        p.entry.options,
+                        config,
+                        &w.link.stats,
+                        deadline,
+                    )
+                    .await;
+                    p.entry.finish(r);
+                } else {
+                    w.write(batch).await;
+                }
                 continue;
             }
-            bump(&link.stats.failures);
-            let f = match failure.take() {
-                Some(f) => f,
-                None => {
-                    let (member, attempts, cause) = behind.clone().expect("a failure when frames are left");
-                    let cause = format!("queued behind a message that failed: {cause}");
-                    FaultyMember { member, cause: FailureCause::Io(std::io::Error::other(cause)), attempts }
-                }
-            };
-            e.finish(Err(f));
         }
+        if w.inflight.is_empty() {
+            // Nothing could be taken (a datagram waits for the pipeline to empty): go round.
+            tokio::task::yield_now().await;
+            continue;
+        }
+        w.read().await;
+    }
+}
+
+/// Most USE_ACK frames written on a member's connection whose ACK was not read yet, by default
+/// ([`SenderConfig::max_unacked`]). Bounds the ACK bytes the member may have to write back while
+/// the writer writes (21 bytes each, far below a connection's receive buffer), so neither side can
+/// block the other.
+pub const MAX_UNACKED: usize = 64;
+
+/// A frame the writer took from the queue.
+struct Pending {
+    entry: Entry,
+    /// Queue order, kept across resends.
+    seq: u64,
+    resends: u32,
+    /// The end of the frame's own `timeout` (from when the writer took it).
+    deadline: Instant,
+    use_ack: bool,
+    /// Written alone with respect to answers: only once nothing is awaited, and nothing is
+    /// written behind it until its answer (SYNCHRONIZED_ACK without
+    /// [`SenderConfig::pipeline_synchronized_acks`]).
+    barrier: bool,
+}
+
+/// The writer task's state for one member.
+struct Pipeline {
+    link: Arc<LinkShared>,
+    conn: Option<Connection>,
+    /// Frames written on `conn` whose outcome is not known yet, in the order written: each USE_ACK
+    /// frame until its ACK, and a frame without USE_ACK until no USE_ACK frame is ahead of it (it
+    /// is then as good as written alone). The front, when any, is a USE_ACK frame.
+    inflight: VecDeque<Pending>,
+    /// USE_ACK frames in `inflight`.
+    unacked: usize,
+    /// Frames to resend on a fresh connection, in queue order; written before the queue.
+    redo: VecDeque<Pending>,
+    /// Write nothing more on `conn`; close it once `inflight` is empty.
+    draining: bool,
+    /// When the member last answered (an ACK or FAIL_ACK read).
+    progress: Instant,
+    next_seq: u64,
+}
+
+/// What one read of the writer brought.
+enum ReadStep {
+    /// A reply (or bytes of one) arrived.
+    Progress,
+    /// New frames were queued: the writer may write them.
+    Work,
+    Failed(FailureCause),
+    TimedOut,
+}
+
+impl Pipeline {
+    fn max_unacked(&self) -> usize {
+        self.link.config.max_unacked.max(1)
+    }
+
+    fn is_barrier(&self, options: SendOptions) -> bool {
+        barrier(&self.link.config, options)
+    }
+
+    /// Takes frames to write with one system call: first those to resend, then queued ones, in
+    /// order, within [`MAX_IOV`] frames, [`MAX_WRITE_BYTES`] bytes and [`MAX_UNACKED`] USE_ACK
+    /// frames awaited. A datagram is taken alone, once nothing is awaited.
+    fn take_batch(&mut self) -> Vec<Pending> {
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut bytes = 0;
+        let mut acks = self.unacked;
+        let idle = self.inflight.is_empty();
+        let max_unacked = self.max_unacked();
+        let link = self.link.clone();
+        let config = &link.config;
+        let fits = |batch: &Vec<Pending>, bytes: usize, acks: usize, len: usize, options: SendOptions| {
+            if options.contains(SendOptions::UDP) {
+                return batch.is_empty() && idle;
+            }
+            if options.contains(SendOptions::USE_ACK) && acks >= max_unacked {
+                return false;
+            }
+            if barrier(config, options) && acks > 0 {
+                return false;
+            }
+            batch.is_empty() || (bytes + len <= MAX_WRITE_BYTES && batch.len() < MAX_IOV)
+        };
+        while let Some(p) = self.redo.front() {
+            if !fits(&batch, bytes, acks, p.entry.frame.len(), p.entry.options) {
+                return batch;
+            }
+            let p = self.redo.pop_front().expect("front exists");
+            bytes += p.entry.frame.len();
+            acks += usize::from(p.use_ack);
+            let last = p.barrier || p.entry.options.contains(SendOptions::UDP);
+            batch.push(p);
+            if last {
+                return batch;
+            }
+        }
+        let wake_room;
+        {
+            let mut st = self.link.lock();
+            let mut taken = 0;
+            let deadline = Instant::now() + self.link.config.timeout;
+            while let Some(e) = st.queue.front() {
+                if !fits(&batch, bytes, acks, e.frame.len(), e.options) {
+                    break;
+                }
+                let entry = st.queue.pop_front().expect("front exists");
+                let use_ack = entry.options.contains(SendOptions::USE_ACK);
+                let barrier = self.is_barrier(entry.options);
+                let udp = entry.options.contains(SendOptions::UDP);
+                bytes += entry.frame.len();
+                taken += entry.frame.len();
+                acks += usize::from(use_ack);
+                batch.push(Pending { entry, seq: self.next_seq, resends: 0, deadline, use_ack, barrier });
+                self.next_seq += 1;
+                if barrier || udp {
+                    break;
+                }
+            }
+            st.queued_bytes -= taken;
+            wake_room = taken > 0 && st.room_waiters > 0;
+        }
+        if wake_room {
+            self.link.room.notify_waiters();
+        }
+        batch
+    }
+
+    /// How long the writer waits for an answer now: until the oldest awaited frame's own timeout,
+    /// and at least `timeout` since the member last answered (a frame behind others in the
+    /// pipeline is not failed for the time the member took with those).
+    fn deadline(&self, head: &Pending) -> Instant {
+        head.deadline.max(self.progress + self.link.config.timeout)
+    }
+
+    /// Writes `batch` on the connection (opened if there is none) with as few system calls as the
+    /// socket takes. On an error the frames whose outcome is not known are resent on a fresh
+    /// connection; on a timeout they fail.
+    async fn write(&mut self, mut batch: Vec<Pending>) {
+        let link = self.link.clone();
+        let config = &link.config;
+        let addr = match socket_addr(&link.member) {
+            Ok(a) => a,
+            Err(cause) => {
+                for p in batch {
+                    bump(&link.stats.failures);
+                    p.entry.finish(Err(FaultyMember {
+                        member: link.member.id(),
+                        cause: copy_cause(&cause),
+                        attempts: 0,
+                    }));
+                }
+                return;
+            }
+        };
+        // Each system call may take until the oldest awaited frame's timeout, and at least
+        // `timeout` since the member last made progress (answered, or took bytes).
+        let head = self.inflight.front().unwrap_or(&batch[0]).deadline;
+        let mut last = self.progress;
+        let until = |last: Instant| head.max(last + config.timeout);
+        let idle = self.inflight.is_empty();
+        let mut done = 0;
+        let conn = &mut self.conn;
+        // `Err(None)`: the timeout.
+        let outcome: Result<(), Option<FailureCause>> = async {
+            if conn.is_none() {
+                let c = tokio::time::timeout_at(until(last), Connection::open(addr, config))
+                    .await
+                    .map_err(|_| None)?
+                    .map_err(|source| FailureCause::Connect { addr, source })?;
+                bump(&link.stats.connects);
+                *conn = Some(c);
+            }
+            let c = conn.as_mut().expect("connection opened above");
+            if idle {
+                // Nothing is owed to us: whatever is buffered is not an answer to these frames.
+                c.replies.clear();
+                if c.last_used.elapsed() >= IDLE_CHECK_AFTER {
+                    c.poll_closed().map_err(|e| e.unwrap_or(FailureCause::Eof))?;
+                }
+            }
+            let mut offset = 0;
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(batch.len()));
+            while done < batch.len() {
+                slices.clear();
+                slices.push(IoSlice::new(&batch[done].entry.frame[offset..]));
+                slices.extend(batch[done + 1..].iter().take(MAX_IOV - 1).map(|p| IoSlice::new(&p.entry.frame)));
+                let mut n = tokio::time::timeout_at(until(last), c.stream.write_vectored(&slices))
+                    .await
+                    .map_err(|_| None)?
+                    .map_err(FailureCause::Io)?;
+                if n == 0 {
+                    return Err(Some(FailureCause::Io(std::io::ErrorKind::WriteZero.into())));
+                }
+                last = Instant::now();
+                while n > 0 {
+                    let left = batch[done].entry.frame.len() - offset;
+                    if n >= left {
+                        n -= left;
+                        if !batch[done].use_ack {
+                            c.requests += 1;
+                        }
+                        done += 1;
+                        offset = 0;
+                    } else {
+                        offset += n;
+                        n = 0;
+                    }
+                }
+            }
+            c.last_used = Instant::now();
+            Ok(())
+        }
+        .await;
+        let unwritten: Vec<Pending> = batch.drain(done..).collect();
+        for p in batch {
+            self.unacked += usize::from(p.use_ack);
+            self.inflight.push_back(p);
+        }
+        self.settle();
+        match outcome {
+            Ok(()) => {}
+            Err(Some(cause)) => self.fail_over(cause, unwritten),
+            Err(None) => self.time_out(unwritten),
+        }
+    }
+
+    /// Reads the member's replies until one answer arrived, new frames were queued (when more
+    /// may be written), an error or the timeout.
+    async fn read(&mut self) {
+        let link = self.link.clone();
+        let config = &link.config;
+        let deadline = self.deadline(self.inflight.front().expect("a frame is awaited"));
+        let may_write =
+            !self.draining && !self.inflight.front().is_some_and(|p| p.barrier) && self.unacked < self.max_unacked();
+        let step = {
+            let c = self.conn.as_mut().expect("frames in flight have a connection");
+            let decoder = FrameDecoder::new(config.max_reply_len);
+            match decoder.decode(&mut c.replies) {
+                Err(e) => ReadStep::Failed(FailureCause::BadReply(e)),
+                Ok(Some(reply)) => match Ack::from_payload(&reply) {
+                    Some(ack) => {
+                        c.requests += 1;
+                        self.answer(ack);
+                        ReadStep::Progress
+                    }
+                    None => {
+                        tracing::debug!(len = reply.len(), "frame that is not an ACK ignored while waiting for one");
+                        ReadStep::Progress
+                    }
+                },
+                Ok(None) => {
+                    let work = link.work.notified();
+                    tokio::select! {
+                        r = tokio::time::timeout_at(deadline, c.stream.read_buf(&mut c.replies)) => match r {
+                            Err(_) => ReadStep::TimedOut,
+                            Ok(Ok(0)) => ReadStep::Failed(FailureCause::Eof),
+                            Ok(Ok(_)) => ReadStep::Progress,
+                            Ok(Err(e)) => ReadStep::Failed(FailureCause::Io(e)),
+                        },
+                        _ = work, if may_write => ReadStep::Work,
+                    }
+                }
+            }
+        };
+        match step {
+            ReadStep::Progress | ReadStep::Work => {}
+            ReadStep::Failed(cause) => self.fail_over(cause, Vec::new()),
+            ReadStep::TimedOut => self.time_out(Vec::new()),
+        }
+    }
+
+    /// The ACK or FAIL_ACK of the oldest USE_ACK frame in flight.
+    fn answer(&mut self, ack: Ack) {
+        let stats = &self.link.stats;
+        let p = self.inflight.pop_front().expect("a frame is awaited");
+        self.unacked -= 1;
+        self.progress = Instant::now();
+        if ack == Ack::Ack || !self.link.config.throw_on_failed_ack {
+            bump(&stats.deliveries);
+            p.entry.finish(Ok(Delivered { resends: p.resends }));
+        } else {
+            // The member processed the frame and failed: resend it alone on a fresh connection
+            // once the frames written behind it have their answers on this one.
+            bump(&stats.fail_acks);
+            self.draining = true;
+            self.retry_or_fail(p, &FailureCause::FailAck);
+        }
+        self.settle();
+    }
+
+    /// Frames without USE_ACK at the front of the pipeline are as good as written alone.
+    fn settle(&mut self) {
+        while self.inflight.front().is_some_and(|p| !p.use_ack) {
+            let p = self.inflight.pop_front().expect("front exists");
+            bump(&self.link.stats.deliveries);
+            p.entry.finish(Ok(Delivered { resends: p.resends }));
+        }
+    }
+
+    /// The connection failed: every frame in flight and `unwritten` is resent on a fresh
+    /// connection in queue order, or fails when it has had its resends.
+    fn fail_over(&mut self, cause: FailureCause, unwritten: Vec<Pending>) {
+        self.conn = None;
+        self.draining = false;
+        self.unacked = 0;
+        let lost: Vec<Pending> = self.inflight.drain(..).chain(unwritten).collect();
+        if lost.is_empty() {
+            return;
+        }
+        if lost.iter().any(|p| p.resends < self.link.config.max_retry_attempts) {
+            tracing::warn!(member = %self.link.member.id(), %cause, frames = lost.len(), "send failed; resending on a new connection");
+        }
+        for p in lost {
+            self.retry_or_fail(p, &cause);
+        }
+    }
+
+    /// Queues `p` for a resend on a fresh connection, or fails it when it has had its resends.
+    fn retry_or_fail(&mut self, mut p: Pending, cause: &FailureCause) {
+        let stats = &self.link.stats;
+        if p.resends < self.link.config.max_retry_attempts {
+            p.resends += 1;
+            bump(&stats.resends);
+            let at = self.redo.partition_point(|q| q.seq < p.seq);
+            self.redo.insert(at, p);
+            return;
+        }
+        tracing::debug!(member = %self.link.member.id(), %cause, attempts = p.resends + 1, "send failed");
+        bump(&stats.failures);
+        let f = FaultyMember { member: self.link.member.id(), cause: copy_cause(cause), attempts: p.resends + 1 };
+        p.entry.finish(Err(f));
+    }
+
+    /// The member made no progress within the timeout: the frames in flight and `unwritten` fail
+    /// (a timeout is not retried) and the connection is closed.
+    fn time_out(&mut self, unwritten: Vec<Pending>) {
+        self.conn = None;
+        self.draining = false;
+        self.unacked = 0;
+        let timeout = self.link.config.timeout;
+        for p in self.inflight.drain(..).chain(unwritten) {
+            bump(&self.link.stats.failures);
+            let f = FaultyMember {
+                member: self.link.member.id(),
+                cause: FailureCause::Timeout(timeout),
+                attempts: p.resends + 1,
+            };
+            p.entry.finish(Err(f));
+        }
+    }
+}
+
+/// Whether a frame with `options` goes alone with respect to answers (see [`Pending::barrier`]).
+fn barrier(config: &SenderConfig, options: SendOptions) -> bool {
+    options.contains(SendOptions::USE_ACK)
+        && options.contains(SendOptions::SYNCHRONIZED_ACK)
+        && !config.pipeline_synchronized_acks
+}
+
+/// The same cause again, for each of the frames one failure hit.
+fn copy_cause(cause: &FailureCause) -> FailureCause {
+    let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+    match cause {
+        FailureCause::PoolExhausted(d) => FailureCause::PoolExhausted(*d),
+        FailureCause::NoAddress(n) => FailureCause::NoAddress(*n),
+        FailureCause::NoUdpPort(p) => FailureCause::NoUdpPort(*p),
+        FailureCause::Connect { addr, source } => FailureCause::Connect { addr: *addr, source: io(source) },
+        FailureCause::Io(e) => FailureCause::Io(io(e)),
+        FailureCause::Eof => FailureCause::Eof,
+        FailureCause::FailAck => FailureCause::FailAck,
+        FailureCause::BadReply(e) => FailureCause::BadReply(*e),
+        FailureCause::Timeout(d) => FailureCause::Timeout(*d),
     }
 }
 
@@ -820,6 +1238,7 @@ impl PooledSender {
                 last_write: Instant::now(),
             }),
             room: Notify::new(),
+            work: Notify::new(),
             config: self.config.clone(),
             stats: self.stats.clone(),
         });

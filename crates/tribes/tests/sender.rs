@@ -217,6 +217,11 @@ async fn without_use_ack_nothing_is_awaited_and_a_closed_pooled_connection_is_re
     tokio::time::sleep(Duration::from_millis(100)).await; // the server has closed it by now
                                                           // The write may still succeed into the kernel; the health-check read sees EOF and resends.
     sender.send(frame(0, b"b"), SendOptions(0), std::slice::from_ref(&m)).await.unwrap();
+    // The server's accept loop counts the new connection a moment after our connect returned.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while accepted.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
@@ -541,4 +546,370 @@ async fn a_member_that_stops_reading_makes_senders_wait_instead_of_growing_the_q
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sending.abort();
+}
+
+// ---- acknowledged frames pipelined on the member's connection ----
+
+/// The payload of message `seq` of sending task `task`.
+fn tagged(task: u32, seq: u32) -> Vec<u8> {
+    let mut p = task.to_be_bytes().to_vec();
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.resize(64, 9);
+    p
+}
+
+fn tag_of(message: &[u8]) -> (u32, u32) {
+    (u32::from_be_bytes(message[..4].try_into().unwrap()), u32::from_be_bytes(message[4..8].try_into().unwrap()))
+}
+
+/// The sequence numbers each of `tasks` tasks' messages arrived in, repeated deliveries next to
+/// each other counted once.
+fn per_task(tags: impl IntoIterator<Item = (u32, u32)>, tasks: u32) -> Vec<Vec<u32>> {
+    let mut seen = vec![Vec::new(); tasks as usize];
+    for (task, seq) in tags {
+        let s: &mut Vec<u32> = &mut seen[task as usize];
+        if s.last() != Some(&seq) {
+            s.push(seq);
+        }
+    }
+    seen
+}
+
+/// `tasks` tasks each send `n` frames one after the other to `to`, with the options `options`
+/// gives for (task, seq); returns every outcome.
+async fn send_from_tasks(
+    sender: &Arc<PooledSender>,
+    to: &Member,
+    tasks: u32,
+    n: u32,
+    options: fn(u32, u32) -> i32,
+) -> Vec<Vec<Result<u32, String>>> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let (sender, to) = (sender.clone(), to.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::with_capacity(n as usize);
+                for seq in 0..n {
+                    let o = options(task, seq);
+                    let r = sender.send(frame(o, &tagged(task, seq)), SendOptions(o), std::slice::from_ref(&to)).await;
+                    outcomes.push(r.map(|d| d[0].1.resends).map_err(|e| e.to_string()));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.push(h.await.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_acknowledged_sends_arrive_once_in_order_on_one_connection() {
+    for pipeline_synchronized_acks in [false, true] {
+        concurrent_acknowledged_sends(SenderConfig { pipeline_synchronized_acks, ..SenderConfig::default() }).await;
+    }
+}
+
+async fn concurrent_acknowledged_sends(config: SenderConfig) {
+    let rx = our_receiver(1, |_| false).await;
+    let sender = Arc::new(PooledSender::new(config));
+    let (tasks, n) = (32, 200);
+    // Half the tasks USE_ACK (ACK on receipt), half USE_ACK + SYNCHRONIZED_ACK (after processing).
+    let outcomes = send_from_tasks(&sender, &rx.member, tasks, n, |task, _| if task % 2 == 0 { 2 } else { 6 }).await;
+    for o in &outcomes {
+        assert!(o.iter().all(|r| r == &Ok(0)), "every caller gets its ACK: {o:?}");
+    }
+    // With USE_ACK alone the receiver answers before it hands the message on.
+    wait_for(&rx, (tasks * n) as usize).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got: Vec<(u32, u32)> = rx.messages.lock().unwrap().iter().map(|m| tag_of(&m.message)).collect();
+    assert_eq!(got.len(), (tasks * n) as usize, "each message arrives once");
+    for (task, seqs) in per_task(got, tasks).into_iter().enumerate() {
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "task {task} in order");
+    }
+    assert_eq!(get(&sender.stats().connects), 1);
+    assert_eq!(get(&sender.stats().messages), u64::from(tasks * n));
+    assert_eq!((get(&sender.stats().resends), get(&sender.stats().failures)), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_frames_are_written_without_waiting_for_the_previous_ack() {
+    // Answers every frame in order, and notes how many frames one read brought.
+    let most = Arc::new(AtomicUsize::new(0));
+    let m = most.clone();
+    let (addr, accepted) = raw_server(move |mut s, _| {
+        let m = m.clone();
+        async move {
+            let mut buf = BytesMut::new();
+            loop {
+                buf.reserve(64 << 10); // read what has arrived, not one frame at a time
+                if !s.read_buf(&mut buf).await.is_ok_and(|n| n > 0) {
+                    return;
+                }
+                let mut frames = 0;
+                while FrameDecoder::default().decode(&mut buf).unwrap().is_some() {
+                    frames += 1;
+                }
+                m.fetch_max(frames, Ordering::SeqCst);
+                for _ in 0..frames {
+                    s.write_all(&ACK_COMMAND).await.unwrap();
+                }
+            }
+        }
+    })
+    .await;
+    let sender = Arc::new(PooledSender::new(SenderConfig::default()));
+    let outcomes = send_from_tasks(&sender, &member(addr.port(), 1), 16, 50, |_, _| 2).await;
+    assert!(outcomes.iter().flatten().all(|r| r == &Ok(0)));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert!(most.load(Ordering::SeqCst) > 1, "several USE_ACK frames were in flight at once");
+
+    // max_unacked = 1: the next USE_ACK frame leaves once the previous one was answered.
+    most.store(0, Ordering::SeqCst);
+    let one = Arc::new(PooledSender::new(SenderConfig { max_unacked: 1, ..SenderConfig::default() }));
+    let outcomes = send_from_tasks(&one, &member(addr.port(), 1), 16, 50, |_, _| 2).await;
+    assert!(outcomes.iter().flatten().all(|r| r == &Ok(0)));
+    assert_eq!(most.load(Ordering::SeqCst), 1);
+
+    // SYNCHRONIZED_ACK frames go alone by default (a stock receiver may answer them out of order)
+    // and are pipelined with pipeline_synchronized_acks.
+    most.store(0, Ordering::SeqCst);
+    let outcomes = send_from_tasks(&sender, &member(addr.port(), 1), 16, 50, |_, seq| [6, 7][seq as usize % 2]).await;
+    assert!(outcomes.iter().flatten().all(|r| r == &Ok(0)));
+    assert_eq!(most.load(Ordering::SeqCst), 1);
+    let piped =
+        Arc::new(PooledSender::new(SenderConfig { pipeline_synchronized_acks: true, ..SenderConfig::default() }));
+    let outcomes = send_from_tasks(&piped, &member(addr.port(), 1), 16, 50, |_, _| 6).await;
+    assert!(outcomes.iter().flatten().all(|r| r == &Ok(0)));
+    assert!(most.load(Ordering::SeqCst) > 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_acks_in_a_pipeline_give_exactly_one_resend_for_those_frames() {
+    for pipeline_synchronized_acks in [true, false] {
+        fail_acks_give_one_resend(SenderConfig { pipeline_synchronized_acks, ..SenderConfig::default() }).await;
+    }
+}
+
+async fn fail_acks_give_one_resend(config: SenderConfig) {
+    // Fails the first delivery of every message whose sequence number is 3 modulo 10.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = Arc::new(Mutex::new(Vec::<(u32, u32)>::new()));
+    let l = log.clone();
+    let handler: AsyncHandler = Arc::new(move |data: ChannelData| {
+        let tag = tag_of(&data.message);
+        let mut log = l.lock().unwrap();
+        let first = !log.contains(&tag);
+        log.push(tag);
+        let r = if first && tag.1 % 10 == 3 { Err("failing on purpose".to_string()) } else { Ok(()) };
+        Box::pin(std::future::ready(r))
+    });
+    let _rx = receiver::serve_with(listener, ServeOptions::default(), handler);
+    let sender = Arc::new(PooledSender::new(config));
+    let (tasks, n) = (16, 100);
+    let outcomes = send_from_tasks(&sender, &member(port, 1), tasks, n, |_, _| 6).await;
+    for o in &outcomes {
+        for (seq, r) in o.iter().enumerate() {
+            assert_eq!(r, &Ok(u32::from(seq % 10 == 3)), "seq {seq}");
+        }
+    }
+    let log = log.lock().unwrap().clone();
+    for task in 0..tasks {
+        for seq in 0..n {
+            let times = log.iter().filter(|t| **t == (task, seq)).count();
+            assert_eq!(times, if seq % 10 == 3 { 2 } else { 1 }, "message {task}/{seq}");
+        }
+    }
+    for (task, seqs) in per_task(log, tasks).into_iter().enumerate() {
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "task {task} in order");
+    }
+    let failed = u64::from(tasks * n / 10);
+    assert_eq!((get(&sender.stats().fail_acks), get(&sender.stats().resends)), (failed, failed));
+    assert_eq!(get(&sender.stats().failures), 0);
+}
+
+/// A raw server that answers ACK to every frame, except on its first connection, which it closes
+/// without answering once it has read `close_after` frames; logs (connection, tag) per frame.
+async fn closing_server(close_after: usize) -> (SocketAddr, Arc<AtomicUsize>, Arc<Mutex<Vec<(usize, (u32, u32))>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    let (addr, accepted) = raw_server(move |mut s, conn| {
+        let l = l.clone();
+        async move {
+            let mut buf = BytesMut::new();
+            let mut read = 0;
+            loop {
+                buf.reserve(64 << 10);
+                if !s.read_buf(&mut buf).await.is_ok_and(|n| n > 0) {
+                    return;
+                }
+                let mut acks = 0;
+                while let Some(f) = FrameDecoder::default().decode(&mut buf).unwrap() {
+                    let data = ChannelData::decode(&f).unwrap();
+                    l.lock().unwrap().push((conn, tag_of(&data.message)));
+                    read += 1;
+                    if conn == 0 && read >= close_after {
+                        return; // closed, the frames read since the last answer unanswered
+                    }
+                    acks += usize::from(data.options.contains(SendOptions::USE_ACK));
+                }
+                for _ in 0..acks {
+                    s.write_all(&ACK_COMMAND).await.unwrap();
+                }
+            }
+        }
+    })
+    .await;
+    (addr, accepted, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_closes_mid_pipeline_gets_the_unanswered_frames_again_on_a_new_connection() {
+    let (addr, accepted, log) = closing_server(300).await;
+    let sender = Arc::new(PooledSender::new(SenderConfig::default()));
+    let (tasks, n) = (16, 60);
+    let outcomes = send_from_tasks(&sender, &member(addr.port(), 1), tasks, n, |_, _| 2).await;
+    for o in &outcomes {
+        assert!(o.iter().all(|r| matches!(r, Ok(0 | 1))), "every caller gets its ACK: {o:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    let log = log.lock().unwrap().clone();
+    let tags = log.iter().map(|(_, t)| *t);
+    for (task, seqs) in per_task(tags, tasks).into_iter().enumerate() {
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "task {task}: each message, in order");
+    }
+    // Resent: exactly the frames the first connection read last, unanswered.
+    let resent: Vec<(u32, u32)> = log.iter().filter(|(c, _)| *c == 1).map(|(_, t)| *t).collect();
+    let duplicates = resent.iter().filter(|t| log.iter().any(|(c, u)| *c == 0 && u == *t)).count();
+    assert!(duplicates >= 1, "the frame read last on the first connection is resent");
+    assert_eq!(get(&sender.stats().resends) as usize, outcomes.iter().flatten().filter(|r| r == &&Ok(1)).count());
+    assert_eq!(get(&sender.stats().failures), 0);
+
+    // Without resends the frames in flight fail, and every caller still gets an outcome.
+    let (addr, accepted, _) = closing_server(300).await;
+    let once = Arc::new(PooledSender::new(SenderConfig { max_retry_attempts: 0, ..SenderConfig::default() }));
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let (sender, to) = (once.clone(), member(addr.port(), 1));
+            tokio::spawn(async move {
+                let mut errors = 0;
+                for seq in 0..n {
+                    let r = sender.send(frame(2, &tagged(task, seq)), SendOptions(2), std::slice::from_ref(&to)).await;
+                    if let Err(e) = r {
+                        assert_eq!(e.faulty[0].attempts, 1);
+                        assert!(matches!(e.faulty[0].cause, FailureCause::Eof | FailureCause::Io(_)), "{e}");
+                        errors += 1;
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let mut errors = 0;
+    for h in handles {
+        errors += h.await.unwrap();
+    }
+    assert!(errors >= 1);
+    assert_eq!(get(&once.stats().failures), errors);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_acknowledged_and_unacknowledged_frames_keep_their_order() {
+    let rx = our_receiver(1, |_| false).await;
+    let sender = Arc::new(PooledSender::new(SenderConfig::default()));
+    let (tasks, n) = (12, 300);
+    // Each task mixes runs without USE_ACK (returning once queued) with USE_ACK frames.
+    let outcomes = send_from_tasks(&sender, &rx.member, tasks, n, |task, seq| {
+        [0, 1, 2, 0, 0, 6, 3, 7][((task + seq) % 8) as usize]
+    })
+    .await;
+    assert!(outcomes.iter().flatten().all(|r| r == &Ok(0)));
+    // And one task queues frames without waiting (ASYNCHRONOUS, some with USE_ACK).
+    for seq in 0..n {
+        let o = if seq % 5 == 4 { 10 } else { 8 };
+        sender.enqueue(&rx.member, frame(o, &tagged(tasks, seq)), SendOptions(o), None, None).await;
+    }
+    wait_for(&rx, ((tasks + 1) * n) as usize).await;
+    let got: Vec<(u32, u32)> = rx.messages.lock().unwrap().iter().map(|m| tag_of(&m.message)).collect();
+    assert_eq!(got.len(), ((tasks + 1) * n) as usize, "each message arrives once");
+    for (task, seqs) in per_task(got, tasks + 1).into_iter().enumerate() {
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "task {task} in order");
+    }
+    assert_eq!(get(&sender.stats().connects), 1);
+    assert_eq!(get(&sender.stats().failures), 0);
+}
+
+/// A stock receiver (TribesPeer on the Tomcat 10.1 release, or the last one listed) takes
+/// pipelined acknowledged frames from many tasks at once: each arrives once, and each caller gets
+/// its ACK. (Its NioReplicationTask may process frames of one connection on two workers, so the
+/// order is not checked here; see the sender's module docs.)
+#[test]
+fn concurrent_acknowledged_sends_to_a_stock_receiver_arrive_once() {
+    use tomcat_harness::java_peer::{fields, JavaPeer};
+    let tomcats = tomcat_harness::tomcats();
+    let tomcat = tomcats.iter().find(|t| t.line() == "10.1").or(tomcats.last()).expect("a Tomcat release");
+    let log =
+        tomcat_harness::repo_root().join("target/tribes-peer/sender_pipeline").join(format!("{}.log", tomcat.version));
+    let mut peer = JavaPeer::start("run-tribes-peer.sh", tomcat, 4900, log).unwrap_or_else(|e| panic!("{e}"));
+    let them = Member::new("127.0.0.1".parse().unwrap(), i32::from(peer.port), UniqueId(peer.id()), 0);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (tasks, n) = (16u64, 200u64);
+    // (options, FAIL_ACKs: the stock listener fails one message this many times while they flow)
+    for (options, fails) in [(2, 0u64), (6, 0), (6, 5), (6, 5), (6, 5)] {
+        assert_eq!(peer.cmd("reset", Duration::from_secs(30)).unwrap(), "ok");
+        let channel = Arc::new(rt.block_on(async { GroupChannel::new(local(), ChannelConfig::default()) }));
+        if fails > 0 {
+            assert_eq!(peer.cmd("fail 1", Duration::from_secs(30)).unwrap(), "ok");
+        }
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let (channel, them) = (channel.clone(), them.clone());
+                rt.spawn(async move {
+                    let mut failures = Vec::new();
+                    for seq in 0..n {
+                        let p = Payload::Bytes(numbered(task * n + seq, 100).into());
+                        if let Err(e) = channel.send(std::slice::from_ref(&them), p, SendOptions(options)).await {
+                            failures.push(e.to_string());
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        for _ in 1..fails {
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(peer.cmd("fail 1", Duration::from_secs(30)).unwrap(), "ok");
+        }
+        let mut failures = Vec::new();
+        for h in handles {
+            failures.extend(rt.block_on(h).unwrap());
+        }
+        assert_eq!(peer.cmd("fail 0", Duration::from_secs(30)).unwrap(), "ok");
+        assert!(failures.is_empty(), "options {options}: {failures:?}");
+        let got = peer.cmd(&format!("wait {} 60000", tasks * n), Duration::from_secs(90)).unwrap();
+        let resends = get(&channel.sender().stats().resends);
+        eprintln!("options {options}, {fails} failing: {got}; {resends} resends");
+        let f = fields(&got);
+        let all = (tasks * n).to_string();
+        assert_eq!(
+            (f["count"].as_str(), f["distinct"].as_str()),
+            (all.as_str(), all.as_str()),
+            "options {options}: {got}"
+        );
+        assert_eq!(f["dups"].as_str(), "0", "options {options}: {got}");
+        // Each failed delivery was resent once, and the failed message was the one resent.
+        assert_eq!(f["failed"], resends.to_string(), "options {options}: {got}");
+        assert!(fails == 0 || resends > 0, "options {options}: {got}");
+    }
+    let log = peer.log_text();
+    let complaints: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("WARNING") || l.starts_with("SEVERE"))
+        .filter(|l| *l != "WARNING: Error receiving message:") // the failures on purpose
+        .collect();
+    assert!(complaints.is_empty(), "the stock peer complained:\n{log}");
 }
