@@ -5,10 +5,17 @@
 //   replaced ID NAME OLD -> NEW | removed ID NAME OLD | bound ID NAME LABEL | unbound ID NAME LABEL
 // ?clear=true empties the log after the answer. ?op=bind&name=N&label=L sets a
 // tribesd.test.Bound(L) (a HttpSessionBindingListener) as attribute N of the request's session
-// (created when needed) and answers "session=ID".
+// (created when needed) and answers "session=ID". ?op=fragile&name=N sets a tribesd.test.Fragile
+// (not deserializable in a JVM run with -Dtribesd.test.fragile=true) the same way.
 if ("bind".equals(request.getParameter("op"))) {
     HttpSession s = request.getSession(true);
     s.setAttribute(request.getParameter("name"), new tribesd.test.Bound(request.getParameter("label")));
+    out.print("session=" + s.getId() + "\n");
+    return;
+}
+if ("fragile".equals(request.getParameter("op"))) {
+    HttpSession s = request.getSession(true);
+    s.setAttribute(request.getParameter("name"), new tribesd.test.Fragile());
     out.print("session=" + s.getId() + "\n");
     return;
 }

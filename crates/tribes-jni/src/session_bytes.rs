@@ -8,7 +8,12 @@
 //!         | thisAccessedTime i64 | maxInactiveInterval i32 | isNew u8 | isValid u8 | primary u8
 //!         | version i64 | principal opt<bytes> | authType opt<str>
 //!         | notes u32 * (name str, value bytes) | attributes u32 * (name str, value bytes)
+//!         | lastSender opt<str>
 //! ```
+//!
+//! `lastSender`: the member whose message last created, changed or transferred the copy
+//! (`127.0.0.1:4001 (uniqueId)`), named when a value cannot be deserialized (version 2; version 1
+//! had no such field).
 //!
 //! Integers big-endian; `str` is u16 length + UTF-8, `bytes` u32 length + bytes, `opt<T>` 00 or 01 T
 //! (the request batch's conventions).
@@ -16,7 +21,7 @@
 use tribes_proto::session::store::Session;
 
 /// The format version written.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Writes `s`. Names longer than 65535 UTF-8 bytes are cut (Tomcat's own `writeUTF` limit).
 pub fn encode(s: &Session) -> Vec<u8> {
@@ -56,6 +61,13 @@ pub fn encode(s: &Session) -> Vec<u8> {
         put_str(&mut out, name);
         put_bytes(&mut out, value.bytes());
     }
+    match &s.last_sender {
+        Some(m) => {
+            out.push(1);
+            put_str(&mut out, m);
+        }
+        None => out.push(0),
+    }
     out
 }
 
@@ -82,8 +94,9 @@ mod tests {
     fn a_session_has_the_documented_bytes() {
         let mut s = Session::new("S1", 1, 2, 60);
         s.set_attribute("k", JavaValue::string("v"));
+        s.last_sender = Some("127.0.0.1:4001".into());
         let got = encode(&s);
-        let mut want = b"TS\x01\x00\x00\x02S1".to_vec();
+        let mut want = b"TS\x02\x00\x00\x02S1".to_vec();
         want.extend_from_slice(&1i64.to_be_bytes());
         want.extend_from_slice(&1i64.to_be_bytes()); // lastAccessedTime = creation
         want.extend_from_slice(&2i64.to_be_bytes());
@@ -94,6 +107,7 @@ mod tests {
         want.extend_from_slice(&0u32.to_be_bytes());
         want.extend_from_slice(&1u32.to_be_bytes());
         want.extend_from_slice(b"\x00\x01k\x00\x00\x00\x08\xac\xed\x00\x05\x74\x00\x01v");
+        want.extend_from_slice(b"\x01\x00\x0e127.0.0.1:4001");
         assert_eq!(got, want);
     }
 }

@@ -203,6 +203,7 @@ fn created_then_deltas_build_the_replica_and_fire_listeners() {
     assert_eq!(s1.max_inactive_interval, 1800, "the receiver's own default");
     assert!(!s1.primary && s1.is_valid && !s1.is_new);
     assert_eq!(s1.this_accessed_time, EPOCH + 10);
+    assert_eq!(s1.last_sender.as_deref(), Some(a.to_string().as_str()), "the sender, for log lines");
     assert_eq!(h.listeners(), vec![ListenerKind::SessionCreated { id: "S1".into() }]);
 
     let first = vec![

@@ -926,6 +926,7 @@ impl DeltaManager {
         let mut session = Session::new(id.clone(), message.timestamp, now.epoch_ms, self.config.max_inactive_interval);
         session.access(now.epoch_ms);
         session.end_access(now.epoch_ms);
+        session.last_sender = Some(sender_name(&from));
         self.store.insert(context, session);
         bump(&self.stats.sessions_created);
         if self.config.notify_session_listeners_on_replication {
@@ -971,9 +972,9 @@ impl DeltaManager {
             });
         }
         if self.store.contains(context, &id) {
-            self.apply_delta(context, &id, &request, now);
+            self.apply_delta(context, &id, &from, &request, now);
         } else if let Some(current) = self.renamed_to(context, &id, now.instant) {
-            self.apply_delta(context, &current, &request, now);
+            self.apply_delta(context, &current, &from, &request, now);
             self.notice(Notice::DeltaFollowedRename {
                 from,
                 context: context.to_string(),
@@ -1031,7 +1032,8 @@ impl DeltaManager {
     }
 
     /// `DeltaRequest.execute` on a replica, then `setPrimarySession(false)`.
-    fn apply_delta(&mut self, context: &str, id: &str, request: &DeltaRequest, now: Now) {
+    fn apply_delta(&mut self, context: &str, id: &str, from: &MemberId, request: &DeltaRequest, now: Now) {
+        let sender = sender_name(from);
         let notify = self.config.notify_listeners_on_replication;
         let mut events = Vec::new();
         let mut unknown = Vec::new();
@@ -1096,6 +1098,7 @@ impl DeltaManager {
             }
             s.end_access(now.epoch_ms);
             s.primary = false;
+            s.last_sender = Some(sender.clone());
         });
         if notify {
             for (kind, value, old) in events {
@@ -1150,8 +1153,10 @@ impl DeltaManager {
         for (id, r) in decoded.rejected {
             self.rejected(&from, context, &id, r.name, r.class_name, r.reason.to_string());
         }
+        let sender = sender_name(&from);
         for record in decoded.sessions {
-            let session = Session::from_record(record, now.epoch_ms);
+            let mut session = Session::from_record(record, now.epoch_ms);
+            session.last_sender = Some(sender.clone());
             let id = session.id.clone();
             if self.store.insert(context, session).is_some() {
                 bump(&self.stats.sessions_replaced);
@@ -1209,8 +1214,7 @@ impl DeltaManager {
         }
         let count = kept.len();
         for p in kept {
-            let _ = p.from;
-            self.apply_delta(context, id, &p.request, now);
+            self.apply_delta(context, id, &p.from, &p.request, now);
             bump(&self.stats.pending_applied);
         }
         self.notice(Notice::DeltasApplied { context: context.to_string(), session_id: id.to_string(), count });
@@ -1704,6 +1708,11 @@ impl DeltaManager {
 /// The class of a serialized object that is not `SessionMessageImpl` (`AC ED 00 05 73 72` and a
 /// class name); `None` for a session message or for bytes that are not such a stream at all
 /// (those fail to decode and count as malformed).
+/// A member as a session's `last_sender` names it.
+fn sender_name(m: &MemberId) -> Arc<str> {
+    Arc::from(m.to_string())
+}
+
 fn other_class(payload: &[u8]) -> Option<String> {
     const CLASS: &[u8] = b"org.apache.catalina.ha.session.SessionMessageImpl";
     let rest = payload.strip_prefix(&[0xAC, 0xED, 0x00, 0x05, 0x73, 0x72][..])?;

@@ -38,6 +38,9 @@ pub struct Session {
     /// Epoch ms of the last message sent about this session (DeltaManager's lastTimeReplicated).
     pub last_time_replicated: i64,
     pub version: i64,
+    /// The member whose message last created, changed or transferred this copy (None: never one):
+    /// named when a value of it cannot be read.
+    pub last_sender: Option<Arc<str>>,
 }
 
 /// What a session's expiry check decided (`DeltaSession.isValid`).
@@ -71,6 +74,7 @@ impl Session {
             listeners: Vec::new(),
             last_time_replicated: now,
             version: 0,
+            last_sender: None,
         }
     }
 
@@ -167,6 +171,7 @@ impl Session {
             listeners: record.listeners,
             last_time_replicated: now,
             version: record.version,
+            last_sender: None,
         }
     }
 

@@ -243,7 +243,7 @@ public class TribesdManager extends ClusterManagerBase {
         TribesdSession s = (TribesdSession) createEmptySession();
         Principal principal = null;
         if (d.principal != null) {
-            Object p = read(d.id, "principal", d.principal);
+            Object p = read(d.id, "principal", d.principal, d.lastSender);
             if (p instanceof Principal) {
                 principal = (Principal) p;
             }
@@ -251,7 +251,7 @@ public class TribesdManager extends ClusterManagerBase {
         Map<String, Object> notes = new java.util.HashMap<>();
         for (Map.Entry<String, byte[]> e : d.notes.entrySet()) {
             if (TribesdSession.replicatedNote(e.getKey())) {
-                Object v = read(d.id, "note " + e.getKey(), e.getValue());
+                Object v = read(d.id, "note " + e.getKey(), e.getValue(), d.lastSender);
                 if (v != null) {
                     notes.put(e.getKey(), v);
                 }
@@ -259,7 +259,7 @@ public class TribesdManager extends ClusterManagerBase {
         }
         Map<String, Object> attributes = new java.util.LinkedHashMap<>();
         for (Map.Entry<String, byte[]> e : d.attributes.entrySet()) {
-            Object v = read(d.id, e.getKey(), e.getValue());
+            Object v = read(d.id, "attribute " + e.getKey(), e.getValue(), d.lastSender);
             if (v != null) {
                 attributes.put(e.getKey(), v);
             }
@@ -362,7 +362,7 @@ public class TribesdManager extends ClusterManagerBase {
         }
         HttpSession session = s.getSession();
         Object value = e.value == null ? null : ((TribesdSession) s).attributeMap().get(e.name);
-        Object old = e.old == null ? null : read(e.id, e.name + " (replaced value)", e.old);
+        Object old = e.old == null ? null : read(e.id, "attribute " + e.name + " (replaced value)", e.old);
         if (value instanceof HttpSessionBindingListener) {
             ((HttpSessionBindingListener) value).valueBound(new HttpSessionBindingEvent(session, e.name, value));
         }
@@ -446,11 +446,20 @@ public class TribesdManager extends ClusterManagerBase {
 
     /** Deserializes one value with the webapp's class loader; null (logged) when it fails. */
     private Object read(String sessionId, String what, byte[] bytes) {
+        return read(sessionId, what, bytes, null);
+    }
+
+    /**
+     * Deserializes one value with the webapp's class loader; null when it fails, logged with the
+     * session, the attribute, its class and the member that sent the session's last change.
+     */
+    private Object read(String sessionId, String what, byte[] bytes, String sender) {
         try (ObjectInputStream in = getReplicationStream(bytes)) {
             return in.readObject();
         } catch (Exception | LinkageError e) {
             log.warn("tribesd: session " + shortId(sessionId) + " of " + getName() + ": " + what
-                    + " could not be deserialized (" + className(bytes) + "), dropped from this copy: " + e);
+                    + " could not be deserialized (" + className(bytes) + ", last changed by member "
+                    + (sender == null ? "unknown" : sender) + "), dropped from this copy: " + e);
             return null;
         }
     }

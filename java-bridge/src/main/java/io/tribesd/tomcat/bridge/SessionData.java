@@ -34,14 +34,16 @@ public final class SessionData {
     public final Map<String, byte[]> notes;
     /** In the node's order. */
     public final Map<String, byte[]> attributes;
+    /** The member whose message last created, changed or transferred this copy, or null. */
+    public final String lastSender;
 
     private SessionData(ByteBuffer b) {
         if (b.remaining() < 4 || b.get() != 'T' || b.get() != 'S') {
             throw new IllegalArgumentException("tribesd: not a session record");
         }
         int version = b.get();
-        if (version != 1) {
-            throw new IllegalArgumentException("tribesd: session record version " + version + " is not 1");
+        if (version != 1 && version != 2) {
+            throw new IllegalArgumentException("tribesd: session record version " + version + " is not 1 or 2");
         }
         b.get();
         id = str(b);
@@ -57,6 +59,7 @@ public final class SessionData {
         authType = b.get() != 0 ? str(b) : null;
         notes = values(b);
         attributes = values(b);
+        lastSender = version >= 2 && b.get() != 0 ? str(b) : null;
         if (b.hasRemaining()) {
             throw new IllegalArgumentException("tribesd: " + b.remaining() + " bytes after the session record");
         }
