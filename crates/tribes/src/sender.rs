@@ -6,13 +6,13 @@
 //! `transport/PooledSender.java`, `transport/nio/{PooledParallelSender,ParallelNioSender,NioSender}.java`,
 //! `transport/AbstractSender.java` (keepalive).
 //!
-//! What matches Tomcat: pool of `poolSize` slots borrowed for at most `maxWait`; one lazily opened,
-//! reused TCP connection per destination and slot; the whole frame written, then with USE_ACK one
-//! ACK or FAIL_ACK frame read (any other frame is consumed and ignored); without USE_ACK a
-//! non-blocking read only to notice a closed socket; an I/O error, EOF or FAIL_ACK is retried
-//! `maxRetryAttempts` times on a fresh connection with the whole frame; a timeout is not retried;
-//! one overall `timeout` per send; after any failure every connection of the slot is closed;
-//! keepalive closes connections by request count and age.
+//! What matches Tomcat: pool of `poolSize` slots borrowed for at most `maxWait`; lazily opened,
+//! reused TCP connections, up to `poolSize` per destination (see below); the whole frame written,
+//! then with USE_ACK one ACK or FAIL_ACK frame read (any other frame is consumed and ignored);
+//! without USE_ACK a non-blocking read only to notice a closed socket; an I/O error, EOF or
+//! FAIL_ACK is retried `maxRetryAttempts` times on a fresh connection with the whole frame; a
+//! timeout is not retried; one overall `timeout` per send; after any failure every connection of
+//! the slot is closed; keepalive closes connections by request count and age.
 //!
 //! With SEND_OPTIONS_UDP a frame goes as one datagram to the member's `udpPort` instead
 //! (`NioSender` with `udpBased`), with the same ACK, resend and timeout rules ([`crate::udp`]).
@@ -33,9 +33,28 @@
 //! another one delivered twice). So by default such a frame is written only once nothing is
 //! awaited and nothing is written behind it until its answer, as before;
 //! [`SenderConfig::pipeline_synchronized_acks`] pipelines them too, for members that all process a
-//! connection's frames one after the other (ours). The resend rules are Tomcat's per frame: after
-//! an I/O error or EOF every frame written and not answered yet (and those written behind it) is
-//! resent on a fresh connection in queue order (at least once, as a Tomcat resend); after a
+//! connection's frames one after the other (ours).
+//!
+//! Extra connections: while the ordered connection awaits the answer of such a SYNCHRONIZED_ACK
+//! frame, a caller that waits for the outcome of a USE_ACK frame (with or without
+//! SYNCHRONIZED_ACK, not UDP) sends it on an extra connection to the member instead of queueing it
+//! behind, as Tomcat's other pool slots would, but only when that cannot let it overtake an
+//! earlier frame of the member: nothing is queued or to be resent on the ordered connection, and
+//! every frame written there before the awaited one was answered or written before a frame that
+//! was (a frame without USE_ACK written since the last answer may still be on its way, so then
+//! the frame queues). A member has at most `poolSize - 1` extra connections; when all are busy
+//! the frame queues. Each carries one frame at a time as `NioSender` does ([`deliver`]: write,
+//! read its answer, the `timeout`, one resend per `maxRetryAttempts` on a fresh connection after
+//! an I/O error, EOF or FAIL_ACK, the failure reported for that member alone), and is then kept
+//! idle for reuse unless it failed or keepalive closes it (`keepAliveCount`/`keepAliveTime`
+//! checked before and after each frame and by [`PooledSender::keepalive`], which also closes idle
+//! ones the member closed). Asynchronous frames ([`PooledSender::enqueue`]) never take one: their
+//! callers do not wait, so their next frame could overtake them. [`SenderStats::extra_sends`]
+//! counts the frames sent so.
+//!
+//! On the ordered connection the resend rules are Tomcat's per frame: after an I/O error or EOF
+//! every frame written and not answered yet (and those written behind it) is resent on a fresh
+//! connection in queue order (at least once, as a Tomcat resend); after a
 //! FAIL_ACK the frames behind it get their answers on the same connection, which is then closed,
 //! and the failed frame is resent on a fresh one, so it arrives after them. A frame's timeout runs
 //! from when the writer takes it, and a frame behind others is given at least `timeout` after the
@@ -45,14 +64,16 @@
 //! returns once the kernel took it); otherwise (first frame, after a failure, after a pause) it
 //! waits until the frame is written, so a closed or dead member is reported to that caller. A
 //! frame that fails after its caller returned is logged and counted in [`SenderStats::failures`]
-//! and the member's next send reconnects. `poolSize`/`maxWait` still bound the sends in progress.
+//! and the member's next send reconnects. `poolSize`/`maxWait` still bound the sends in progress
+//! (a send that finds no slot within `maxWait` fails with [`FailureCause::PoolExhausted`]).
 //!
 //! What differs, on purpose: the timeout is exact (Tomcat's selector loop overshoots to ~5 s); a
 //! reply that is not a valid frame fails the destination at once (Tomcat waits for the timeout);
-//! one connection per destination, so one caller's messages arrive in order whatever their options
-//! (except a frame resent after a FAIL_ACK, which arrives after the frames written behind it);
-//! several acknowledged frames may be unanswered at once on a connection (Tomcat: one per
-//! connection, up to `poolSize` connections; [`SenderConfig::max_unacked`] 1 restores that).
+//! one ordered connection per destination, extra ones only as above, so one caller's messages
+//! arrive in order whatever their options (except a frame resent after a FAIL_ACK, which arrives
+//! after the frames written behind it); several acknowledged frames may be unanswered at once on
+//! the ordered connection (Tomcat: one per connection, up to `poolSize` connections;
+//! [`SenderConfig::max_unacked`] 1 restores that for USE_ACK frames without SYNCHRONIZED_ACK).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
@@ -72,7 +93,8 @@ use tribes_wire::{Ack, FrameDecoder, FrameError, Member, MemberId, SendOptions};
 /// attributes (with those of `AbstractSender` it inherits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderConfig {
-    /// `poolSize`: how many sends may run at once, each with its own connections (25).
+    /// `poolSize`: how many sends may run at once (25), and the most connections per member (its
+    /// ordered one and up to `poolSize - 1` extra ones, see the module docs).
     pub pool_size: usize,
     /// `maxWait`: how long a send waits for a free slot of the pool (3000 ms).
     pub max_wait: Duration,
@@ -223,6 +245,9 @@ pub struct SenderStats {
     pub failures: AtomicU64,
     /// Connections closed by keepalive (count, age, or found closed while idle).
     pub keepalive_closed: AtomicU64,
+    /// Frames sent on one of a member's extra connections (its ordered connection being busy with
+    /// a SYNCHRONIZED_ACK frame).
+    pub extra_sends: AtomicU64,
 }
 
 impl SenderStats {
@@ -466,6 +491,18 @@ struct LinkState {
     room_waiters: usize,
     /// When the writer last finished writing.
     last_write: Instant,
+    /// The ordered connection awaits the answer of a SYNCHRONIZED_ACK frame written alone
+    /// ([`Pending::barrier`]), nothing is to be resent, and every frame written before it was
+    /// answered or is known to have arrived: a waiting USE_ACK frame with nothing queued ahead of it
+    /// may then go on an extra connection without overtaking any frame of the member.
+    barrier_busy: bool,
+    /// A frame without USE_ACK was written on the ordered connection after the last answer read
+    /// there (it may still be on its way; kept while no writer runs).
+    unconfirmed: bool,
+    /// Idle extra connections, kept for reuse.
+    spare: Vec<Connection>,
+    /// Extra connections open (idle in `spare` or carrying a frame); at most `poolSize - 1`.
+    extras: usize,
 }
 
 /// One member's ordered connection: every frame for the member goes through its queue, so one
@@ -514,6 +551,7 @@ impl LinkShared {
             let room = self.room.notified();
             tokio::pin!(room);
             let inline;
+            let mut extra = None;
             {
                 let mut st = self.lock();
                 if st.queued_bytes > 0 && st.queued_bytes + len > LINK_QUEUE_BYTES {
@@ -532,10 +570,21 @@ impl LinkShared {
                                     && st.last_write.elapsed() >= IDLE_CHECK_AFTER)
                         }
                     };
-                    if waits && !st.writer_running && st.queue.is_empty() {
+                    let acked = waits && options.contains(SendOptions::USE_ACK) && !options.contains(SendOptions::UDP);
+                    if acked && st.barrier_busy && st.queue.is_empty() {
+                        // The ordered connection waits for a SYNCHRONIZED_ACK answer and nothing
+                        // is ahead of this frame: an extra connection, if the pool has one.
+                        extra = self.take_extra(&mut st);
+                    }
+                    if extra.is_some() {
+                        inline = None;
+                    } else if waits && !st.writer_running && st.queue.is_empty() {
                         // Nothing queued and no writer: the caller writes (and reads the ACK)
                         // itself, saving the hand-over to a writer task and back.
                         st.writer_running = true;
+                        if barrier(&self.config, options) && !st.unconfirmed {
+                            st.barrier_busy = true;
+                        }
                         inline = Some(st.conn.take());
                     } else {
                         let (reply, answer) = if waits {
@@ -557,6 +606,9 @@ impl LinkShared {
                     }
                 }
             }
+            if let Some(conn) = extra {
+                return Some(Answer::Now(self.send_extra(conn, frame, options).await));
+            }
             if let Some(conn) = inline {
                 return Some(Answer::Now(self.send_inline(conn, frame, options).await));
             }
@@ -573,7 +625,7 @@ impl LinkShared {
         frame: Bytes,
         options: SendOptions,
     ) -> Result<Delivered, FaultyMember> {
-        let mut guard = InlineWriter { link: self.clone(), conn };
+        let mut guard = InlineWriter { link: self.clone(), conn, unconfirmed: Some(true) };
         let deadline = Instant::now() + self.config.timeout;
         let r = if options.contains(SendOptions::USE_ACK) || options.contains(SendOptions::UDP) {
             deliver(&mut guard.conn, &self.member, &frame, options, &self.config, &self.stats, deadline).await
@@ -593,6 +645,53 @@ impl LinkShared {
         if r.is_err() {
             guard.conn = None;
         }
+        guard.unconfirmed = if options.contains(SendOptions::UDP) {
+            None
+        } else if !options.contains(SendOptions::USE_ACK) {
+            Some(true)
+        } else if r.is_ok() {
+            // The answer came after every byte written before the frame.
+            Some(false)
+        } else {
+            None
+        };
+        r
+    }
+
+    /// Takes an idle extra connection (`Some(Some(_))`), or a slot to open one (`Some(None)`)
+    /// while the member has fewer than `poolSize - 1`; `None` when the pool is used up. Idle ones
+    /// past keepalive or closed by the member are closed on the way.
+    fn take_extra(&self, st: &mut LinkState) -> Option<Option<Connection>> {
+        let now = Instant::now();
+        while let Some(mut c) = st.spare.pop() {
+            if c.expired(&self.config, now) || c.poll_closed().is_err() {
+                st.extras -= 1;
+                bump(&self.stats.keepalive_closed);
+                continue;
+            }
+            return Some(Some(c));
+        }
+        if st.extras < self.config.pool_size.saturating_sub(1) {
+            st.extras += 1;
+            return Some(None);
+        }
+        None
+    }
+
+    /// Sends one USE_ACK frame on an extra connection (opened if `None`) as `NioSender` does:
+    /// write, read its answer, Tomcat's resend and timeout rules ([`deliver`]); the connection is
+    /// then kept for reuse unless it failed or keepalive closes it.
+    async fn send_extra(
+        self: &Arc<Self>,
+        conn: Option<Connection>,
+        frame: Bytes,
+        options: SendOptions,
+    ) -> Result<Delivered, FaultyMember> {
+        let mut guard = ExtraConnection { link: self.clone(), conn, done: false };
+        bump(&self.stats.extra_sends);
+        let deadline = Instant::now() + self.config.timeout;
+        let r = deliver(&mut guard.conn, &self.member, &frame, options, &self.config, &self.stats, deadline).await;
+        guard.done = true;
         r
     }
 
@@ -621,11 +720,17 @@ enum Answer {
 struct InlineWriter {
     link: Arc<LinkShared>,
     conn: Option<Connection>,
+    /// The link's `unconfirmed` after this frame (`None`: unchanged).
+    unconfirmed: Option<bool>,
 }
 
 impl Drop for InlineWriter {
     fn drop(&mut self) {
         let mut st = self.link.lock();
+        st.barrier_busy = false;
+        if let Some(u) = self.unconfirmed {
+            st.unconfirmed = u;
+        }
         let mut conn = self.conn.take();
         if st.disconnect {
             st.disconnect = false;
@@ -650,6 +755,29 @@ impl Drop for InlineWriter {
     }
 }
 
+/// A caller's frame on an extra connection: when done, the connection is kept for reuse (unless
+/// it failed, keepalive closes it, or the send was dropped halfway with an answer owed).
+struct ExtraConnection {
+    link: Arc<LinkShared>,
+    conn: Option<Connection>,
+    done: bool,
+}
+
+impl Drop for ExtraConnection {
+    fn drop(&mut self) {
+        let conn = self.conn.take().filter(|_| self.done);
+        let mut st = self.link.lock();
+        match conn {
+            Some(c) if !c.expired(&self.link.config, Instant::now()) => st.spare.push(c),
+            Some(_) => {
+                st.extras -= 1;
+                bump(&self.link.stats.keepalive_closed);
+            }
+            None => st.extras -= 1,
+        }
+    }
+}
+
 /// The writer of one member: takes the queued frames in order and writes those queued behind each
 /// other with one system call, USE_ACK frames included, then reads the answers of the USE_ACK
 /// frames in the order they were written, handing each caller its outcome as its answer arrives.
@@ -658,6 +786,7 @@ impl Drop for InlineWriter {
 /// [`SenderConfig::pipeline_synchronized_acks`]. Ends when the queue is empty and nothing is
 /// awaited, leaving the connection in the link.
 async fn run_writer(link: Arc<LinkShared>, conn: Option<Connection>) {
+    let unconfirmed = u64::from(link.lock().unconfirmed);
     let mut w = Pipeline {
         link,
         conn,
@@ -667,6 +796,10 @@ async fn run_writer(link: Arc<LinkShared>, conn: Option<Connection>) {
         draining: false,
         progress: Instant::now(),
         next_seq: 0,
+        barrier_busy: false,
+        written: unconfirmed,
+        last_unacked_write: unconfirmed,
+        confirmed: 0,
     };
     loop {
         if w.inflight.is_empty() {
@@ -684,6 +817,8 @@ async fn run_writer(link: Arc<LinkShared>, conn: Option<Connection>) {
             st.connected = w.conn.is_some();
             if w.redo.is_empty() && st.queue.is_empty() {
                 st.writer_running = false;
+                st.barrier_busy = false;
+                st.unconfirmed = w.last_unacked_write > w.confirmed;
                 st.conn = w.conn.take();
                 st.last_write = Instant::now();
                 return;
@@ -753,6 +888,8 @@ struct Pending {
     /// written behind it until its answer (SYNCHRONIZED_ACK without
     /// [`SenderConfig::pipeline_synchronized_acks`]).
     barrier: bool,
+    /// Its place among the frames written on the ordered connection (set when written).
+    pos: u64,
 }
 
 /// The writer task's state for one member.
@@ -772,6 +909,14 @@ struct Pipeline {
     /// When the member last answered (an ACK or FAIL_ACK read).
     progress: Instant,
     next_seq: u64,
+    /// This writer's copy of [`LinkState::barrier_busy`].
+    barrier_busy: bool,
+    /// Frames written, the position of the last one without USE_ACK, and that of the last frame
+    /// answered: a frame written is known to have arrived when its position is at most
+    /// `confirmed`.
+    written: u64,
+    last_unacked_write: u64,
+    confirmed: u64,
 }
 
 /// What one read of the writer brought.
@@ -845,7 +990,7 @@ impl Pipeline {
                 bytes += entry.frame.len();
                 taken += entry.frame.len();
                 acks += usize::from(use_ack);
-                batch.push(Pending { entry, seq: self.next_seq, resends: 0, deadline, use_ack, barrier });
+                batch.push(Pending { entry, seq: self.next_seq, resends: 0, deadline, use_ack, barrier, pos: 0 });
                 self.next_seq += 1;
                 if barrier || udp {
                     break;
@@ -947,15 +1092,34 @@ impl Pipeline {
         }
         .await;
         let unwritten: Vec<Pending> = batch.drain(done..).collect();
-        for p in batch {
+        for mut p in batch {
+            self.written += 1;
+            p.pos = self.written;
+            if !p.use_ack {
+                self.last_unacked_write = self.written;
+            }
             self.unacked += usize::from(p.use_ack);
             self.inflight.push_back(p);
         }
         self.settle();
         match outcome {
-            Ok(()) => {}
+            Ok(()) => {
+                // A barrier frame awaited alone, everything before it known to have arrived:
+                // waiting USE_ACK frames queued from now on may take extra connections.
+                let alone = self.inflight.len() == 1 && self.inflight[0].barrier;
+                if alone && self.redo.is_empty() && self.last_unacked_write <= self.confirmed {
+                    self.set_barrier_busy(true);
+                }
+            }
             Err(Some(cause)) => self.fail_over(cause, unwritten),
             Err(None) => self.time_out(unwritten),
+        }
+    }
+
+    fn set_barrier_busy(&mut self, busy: bool) {
+        if self.barrier_busy != busy {
+            self.barrier_busy = busy;
+            self.link.lock().barrier_busy = busy;
         }
     }
 
@@ -1006,10 +1170,13 @@ impl Pipeline {
 
     /// The ACK or FAIL_ACK of the oldest USE_ACK frame in flight.
     fn answer(&mut self, ack: Ack) {
-        let stats = &self.link.stats;
         let p = self.inflight.pop_front().expect("a frame is awaited");
         self.unacked -= 1;
         self.progress = Instant::now();
+        self.confirmed = self.confirmed.max(p.pos);
+        // Before the caller hears of it: its next frame goes on the ordered connection again.
+        self.set_barrier_busy(false);
+        let stats = &self.link.stats;
         if ack == Ack::Ack || !self.link.config.throw_on_failed_ack {
             bump(&stats.deliveries);
             p.entry.finish(Ok(Delivered { resends: p.resends }));
@@ -1035,6 +1202,7 @@ impl Pipeline {
     /// The connection failed: every frame in flight and `unwritten` is resent on a fresh
     /// connection in queue order, or fails when it has had its resends.
     fn fail_over(&mut self, cause: FailureCause, unwritten: Vec<Pending>) {
+        self.set_barrier_busy(false);
         self.conn = None;
         self.draining = false;
         self.unacked = 0;
@@ -1069,6 +1237,7 @@ impl Pipeline {
     /// The member made no progress within the timeout: the frames in flight and `unwritten` fail
     /// (a timeout is not retried) and the connection is closed.
     fn time_out(&mut self, unwritten: Vec<Pending>) {
+        self.set_barrier_busy(false);
         self.conn = None;
         self.draining = false;
         self.unacked = 0;
@@ -1197,7 +1366,9 @@ async fn write_batch(
 /// The pooled parallel sender. Cheap to share behind an `Arc`; every method takes `&self`.
 ///
 /// Each member has one ordered connection with a bounded queue ([`LINK_QUEUE_BYTES`]) and a writer
-/// task; the pool's `poolSize` and `maxWait` bound how many sends wait at once.
+/// task, and up to `poolSize - 1` extra connections for acknowledged frames sent while the ordered
+/// one awaits a SYNCHRONIZED_ACK answer; the pool's `poolSize` and `maxWait` bound how many sends
+/// wait at once.
 pub struct PooledSender {
     config: Arc<SenderConfig>,
     stats: Arc<SenderStats>,
@@ -1236,6 +1407,10 @@ impl PooledSender {
                 disconnect: false,
                 room_waiters: 0,
                 last_write: Instant::now(),
+                barrier_busy: false,
+                unconfirmed: false,
+                spare: Vec::new(),
+                extras: 0,
             }),
             room: Notify::new(),
             work: Notify::new(),
@@ -1394,7 +1569,12 @@ impl PooledSender {
                     closed += 1;
                 }
             }
-            st.writer_running || st.conn.is_some() || Arc::strong_count(link) > 1
+            let before = st.spare.len();
+            st.spare.retain_mut(|c| !c.expired(&self.config, now) && c.poll_closed().is_ok());
+            let gone = before - st.spare.len();
+            st.extras -= gone;
+            closed += gone;
+            st.writer_running || st.conn.is_some() || st.extras > 0 || Arc::strong_count(link) > 1
         });
         for _ in 0..closed {
             bump(&self.stats.keepalive_closed);
@@ -1402,9 +1582,18 @@ impl PooledSender {
         closed
     }
 
-    /// Open connections without a running writer (for tests and metrics).
+    /// Open connections without a running writer, and idle extra connections (for tests and
+    /// metrics).
     pub fn idle_connections(&self) -> usize {
-        self.links.lock().expect("links lock").values().filter(|l| l.lock().conn.is_some()).count()
+        self.links
+            .lock()
+            .expect("links lock")
+            .values()
+            .map(|l| {
+                let st = l.lock();
+                usize::from(st.conn.is_some()) + st.spare.len()
+            })
+            .sum()
     }
 
     /// Bytes queued for members and not yet taken by their writers.

@@ -606,7 +606,7 @@ async fn send_from_tasks(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_acknowledged_sends_arrive_once_in_order_on_one_connection() {
+async fn concurrent_acknowledged_sends_arrive_once_and_in_order() {
     for pipeline_synchronized_acks in [false, true] {
         concurrent_acknowledged_sends(SenderConfig { pipeline_synchronized_acks, ..SenderConfig::default() }).await;
     }
@@ -629,7 +629,13 @@ async fn concurrent_acknowledged_sends(config: SenderConfig) {
     for (task, seqs) in per_task(got, tasks).into_iter().enumerate() {
         assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "task {task} in order");
     }
-    assert_eq!(get(&sender.stats().connects), 1);
+    if sender.config().pipeline_synchronized_acks {
+        assert_eq!(get(&sender.stats().connects), 1);
+    } else {
+        // SYNCHRONIZED_ACK frames may take extra connections while one is awaited on the first.
+        let (connects, extra) = (get(&sender.stats().connects), get(&sender.stats().extra_sends));
+        assert!((1..=1 + extra.min(24)).contains(&connects), "{connects} connections, {extra} extra sends");
+    }
     assert_eq!(get(&sender.stats().messages), u64::from(tasks * n));
     assert_eq!((get(&sender.stats().resends), get(&sender.stats().failures)), (0, 0));
 }
@@ -839,7 +845,9 @@ async fn interleaved_acknowledged_and_unacknowledged_frames_keep_their_order() {
     for (task, seqs) in per_task(got, tasks + 1).into_iter().enumerate() {
         assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "task {task} in order");
     }
-    assert_eq!(get(&sender.stats().connects), 1);
+    // SYNCHRONIZED_ACK frames may take extra connections while one is awaited on the first.
+    let (connects, extra) = (get(&sender.stats().connects), get(&sender.stats().extra_sends));
+    assert!((1..=1 + extra.min(24)).contains(&connects), "{connects} connections, {extra} extra sends");
     assert_eq!(get(&sender.stats().failures), 0);
 }
 
@@ -892,7 +900,10 @@ fn concurrent_acknowledged_sends_to_a_stock_receiver_arrive_once() {
         assert!(failures.is_empty(), "options {options}: {failures:?}");
         let got = peer.cmd(&format!("wait {} 60000", tasks * n), Duration::from_secs(90)).unwrap();
         let resends = get(&channel.sender().stats().resends);
-        eprintln!("options {options}, {fails} failing: {got}; {resends} resends");
+        let (connects, extra) = (get(&channel.sender().stats().connects), get(&channel.sender().stats().extra_sends));
+        eprintln!(
+            "options {options}, {fails} failing: {got}; {resends} resends; {connects} connections, {extra} extra sends"
+        );
         let f = fields(&got);
         let all = (tasks * n).to_string();
         assert_eq!(
@@ -912,4 +923,234 @@ fn concurrent_acknowledged_sends_to_a_stock_receiver_arrive_once() {
         .filter(|l| *l != "WARNING: Error receiving message:") // the failures on purpose
         .collect();
     assert!(complaints.is_empty(), "the stock peer complained:\n{log}");
+}
+
+// ---- extra connections while a SYNCHRONIZED_ACK frame is awaited ----
+
+/// Our receiver behind a proxy that counts the connections made to it; the handler takes a
+/// moment over each message so that SYNCHRONIZED_ACK answers are awaited a while.
+async fn counted_receiver() -> (Member, Arc<Mutex<Vec<(u32, u32)>>>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    let handler: AsyncHandler = Arc::new(move |data: ChannelData| {
+        l.lock().unwrap().push(tag_of(&data.message));
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(())
+        })
+    });
+    tokio::spawn(async move {
+        let _rx = receiver::serve_with(listener, ServeOptions::default(), handler);
+        std::future::pending::<()>().await;
+    });
+    let (front, accepted) = raw_server(move |mut s, _| async move {
+        let mut to = TcpStream::connect(backend).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut s, &mut to).await;
+    })
+    .await;
+    (member(front.port(), 1), log, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_synchronized_sends_use_up_to_pool_size_connections() {
+    for pool_size in [25, 3, 1] {
+        let (to, log, accepted) = counted_receiver().await;
+        let sender = Arc::new(PooledSender::new(SenderConfig { pool_size, ..SenderConfig::default() }));
+        let (tasks, n) = (16, 40);
+        let outcomes = send_from_tasks(&sender, &to, tasks, n, |_, _| 6).await;
+        assert!(outcomes.iter().flatten().all(|r| r == &Ok(0)), "pool {pool_size}: {outcomes:?}");
+        let got = log.lock().unwrap().clone();
+        assert_eq!(got.len(), (tasks * n) as usize, "pool {pool_size}: each message arrives once");
+        for (task, seqs) in per_task(got, tasks).into_iter().enumerate() {
+            assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "pool {pool_size}: task {task} in order");
+        }
+        let connections = accepted.load(Ordering::SeqCst);
+        assert_eq!(connections as u64, get(&sender.stats().connects));
+        assert!(connections <= pool_size, "pool {pool_size}: {connections} connections");
+        if pool_size > 1 {
+            assert!(connections > 1, "pool {pool_size}: several connections used");
+            assert!(get(&sender.stats().extra_sends) > 0);
+        } else {
+            assert_eq!(get(&sender.stats().extra_sends), 0);
+        }
+        // Idle extra connections are kept for reuse, and keepalive leaves them open.
+        assert_eq!(sender.idle_connections(), connections);
+        assert_eq!(sender.keepalive(), 0);
+        assert_eq!(get(&sender.stats().failures), 0);
+    }
+}
+
+/// A raw receiver that logs (connection, tag) per frame (the tag is the message up to `|`) and
+/// answers each USE_ACK frame: `hold*` once [`Script::release`]d, `fail*` FAIL_ACK on its first
+/// delivery, `never*` FAIL_ACK always, others ACK at once.
+struct Script {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<(usize, String)>>>,
+    hold: Arc<tokio::sync::Semaphore>,
+}
+
+impl Script {
+    async fn start() -> Script {
+        let log = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
+        let hold = Arc::new(tokio::sync::Semaphore::new(0));
+        let (l, h) = (log.clone(), hold.clone());
+        let (addr, accepted) = raw_server(move |mut s, conn| {
+            let (l, h) = (l.clone(), h.clone());
+            async move {
+                let mut buf = BytesMut::new();
+                loop {
+                    let Some(f) = FrameDecoder::default().decode(&mut buf).unwrap() else {
+                        if !s.read_buf(&mut buf).await.is_ok_and(|n| n > 0) {
+                            return;
+                        }
+                        continue;
+                    };
+                    let data = ChannelData::decode(&f).unwrap();
+                    let end = data.message.iter().position(|b| *b == b'|').unwrap_or(data.message.len());
+                    let tag = String::from_utf8_lossy(&data.message[..end]).to_string();
+                    let first = {
+                        let mut log = l.lock().unwrap();
+                        let first = !log.iter().any(|(_, t)| *t == tag);
+                        log.push((conn, tag.clone()));
+                        first
+                    };
+                    if !data.options.contains(SendOptions::USE_ACK) {
+                        continue;
+                    }
+                    if tag.starts_with("hold") {
+                        h.acquire().await.unwrap().forget();
+                    }
+                    let fail = tag.starts_with("never") || (tag.starts_with("fail") && first);
+                    let answer: &[u8] = if fail { &FAIL_ACK_COMMAND } else { &ACK_COMMAND };
+                    if s.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        Script { addr, accepted, log, hold }
+    }
+
+    fn log(&self) -> Vec<(usize, String)> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn tags_on(&self, conn: usize) -> Vec<String> {
+        self.log().into_iter().filter(|(c, _)| *c == conn).map(|(_, t)| t).collect()
+    }
+
+    async fn wait_for(&self, tag: &str) {
+        let start = Instant::now();
+        while !self.log().iter().any(|(_, t)| t == tag) {
+            assert!(start.elapsed() < Duration::from_secs(10), "{tag} never arrived: {:?}", self.log());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn release(&self) {
+        self.hold.add_permits(1);
+    }
+}
+
+fn send_task(
+    sender: &Arc<PooledSender>,
+    to: &Member,
+    options: i32,
+    message: Vec<u8>,
+) -> tokio::task::JoinHandle<Result<u32, tribes::sender::SendError>> {
+    let (sender, to) = (sender.clone(), to.clone());
+    tokio::spawn(async move {
+        let r = sender.send(frame(options, &message), SendOptions(options), std::slice::from_ref(&to)).await;
+        r.map(|d| d[0].1.resends)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronized_frame_takes_an_extra_connection_only_when_nothing_is_ahead_of_it() {
+    let srv = Script::start().await;
+    let sender = Arc::new(PooledSender::new(SenderConfig::default()));
+    let to = member(srv.addr.port(), 1);
+    let tags = |v: &[&str]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+
+    // A big ASYNCHRONOUS frame queued behind an awaited SYNCHRONIZED_ACK frame: the same caller's
+    // next SYNCHRONIZED_ACK frame waits behind it on the ordered connection.
+    let hold = send_task(&sender, &to, 6, b"hold1|".to_vec());
+    srv.wait_for("hold1").await;
+    let mut big = b"big|".to_vec();
+    big.resize(900 << 10, 7); // with room behind it in the member's queue (LINK_QUEUE_BYTES)
+    sender.enqueue(&to, frame(8, &big), SendOptions(8), None, None).await;
+    let after_big = send_task(&sender, &to, 6, b"after-big|".to_vec());
+    tokio::time::sleep(Duration::from_millis(50)).await; // room for a wrong sender to overtake
+    assert_eq!(srv.tags_on(0), tags(&["hold1"]));
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+    srv.release();
+    assert_eq!(hold.await.unwrap().unwrap(), 0);
+    assert_eq!(after_big.await.unwrap().unwrap(), 0);
+    assert_eq!(srv.tags_on(0), tags(&["hold1", "big", "after-big"]));
+
+    // A frame without USE_ACK written before the awaited one may still be on its way: the next
+    // SYNCHRONIZED_ACK frame waits on the ordered connection too.
+    sender.enqueue(&to, frame(8, b"async|"), SendOptions(8), None, None).await;
+    srv.wait_for("async").await;
+    let hold = send_task(&sender, &to, 6, b"hold2|".to_vec());
+    srv.wait_for("hold2").await;
+    let behind = send_task(&sender, &to, 6, b"behind|".to_vec());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+    srv.release();
+    assert_eq!(hold.await.unwrap().unwrap(), 0);
+    assert_eq!(behind.await.unwrap().unwrap(), 0);
+    assert_eq!(srv.tags_on(0), tags(&["hold1", "big", "after-big", "async", "hold2", "behind"]));
+    assert_eq!(get(&sender.stats().extra_sends), 0);
+
+    // Everything before the awaited frame answered and nothing queued: the next acknowledged
+    // frames go on an extra connection, and are answered while the first is still awaited.
+    let hold = send_task(&sender, &to, 6, b"hold3|".to_vec());
+    srv.wait_for("hold3").await;
+    for (i, options) in [6, 2, 7].into_iter().enumerate() {
+        let r = send_task(&sender, &to, options, format!("extra{i}|").into_bytes()).await.unwrap();
+        assert_eq!(r.unwrap(), 0);
+    }
+    assert_eq!(srv.tags_on(1), tags(&["extra0", "extra1", "extra2"]), "one extra connection, reused");
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+    assert!(!hold.is_finished());
+    srv.release();
+    assert_eq!(hold.await.unwrap().unwrap(), 0);
+    assert_eq!(get(&sender.stats().extra_sends), 3);
+    assert_eq!(sender.idle_connections(), 2);
+    assert_eq!((get(&sender.stats().resends), get(&sender.stats().failures)), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_ack_on_an_extra_connection_gives_exactly_one_resend() {
+    let srv = Script::start().await;
+    let sender = Arc::new(PooledSender::new(SenderConfig::default()));
+    let to = member(srv.addr.port(), 1);
+    let hold = send_task(&sender, &to, 6, b"hold|".to_vec());
+    srv.wait_for("hold").await;
+
+    // Failed once: resent on a fresh connection, which is then kept.
+    assert_eq!(send_task(&sender, &to, 6, b"fail1|".to_vec()).await.unwrap().unwrap(), 1);
+    let on = |tag: &str| srv.log().into_iter().filter(|(_, t)| t == tag).map(|(c, _)| c).collect::<Vec<_>>();
+    assert_eq!(on("fail1"), [1, 2]);
+    // Failing every time: two attempts, then a FAIL_ACK failure; never a third delivery.
+    let e = send_task(&sender, &to, 6, b"never|".to_vec()).await.unwrap().unwrap_err();
+    assert_eq!(e.faulty.len(), 1);
+    assert!(matches!(e.faulty[0].cause, FailureCause::FailAck), "{e}");
+    assert_eq!(e.faulty[0].attempts, 2);
+    assert_eq!(on("never"), [2, 3]);
+    // The connection that answered FAIL_ACK is not reused: the next frame opens another one.
+    assert_eq!(send_task(&sender, &to, 6, b"ok|".to_vec()).await.unwrap().unwrap(), 0);
+    assert_eq!(on("ok"), [4]);
+    assert!(!hold.is_finished());
+    srv.release();
+    assert_eq!(hold.await.unwrap().unwrap(), 0);
+    assert_eq!(on("hold"), [0]);
+    let stats = sender.stats();
+    assert_eq!((get(&stats.fail_acks), get(&stats.resends), get(&stats.failures)), (3, 2, 1));
+    assert_eq!((get(&stats.connects), get(&stats.extra_sends)), (5, 3));
 }
