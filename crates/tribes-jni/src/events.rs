@@ -3,8 +3,9 @@
 //! `notifyListenersOnReplication` / `notifySessionListenersOnReplication`.
 //!
 //! The queue fills only once Java polls ([`EventQueue::poll`]): a node nobody listens to keeps
-//! nothing. It is bounded ([`CAPACITY`] events); over it, new events are dropped, counted and
-//! logged (the sessions themselves are never affected, only the notification).
+//! nothing. It is bounded ([`CAPACITY`] events, [`CAPACITY_BYTES`] of values and ended sessions);
+//! over it, new events are dropped, counted and logged (the sessions themselves are never
+//! affected, only the notification).
 //!
 //! `NativeBridge.pollEvents` returns a batch, read by `io.tribesd.tomcat.bridge.ListenerEvents`:
 //!
@@ -31,16 +32,20 @@ use crate::session_bytes::{self, put_bytes, put_str};
 
 /// Events held for Java at most.
 pub const CAPACITY: usize = 10_000;
+/// Bytes of values and ended sessions held for Java at most (an expiry wave of large sessions).
+pub const CAPACITY_BYTES: usize = 64 << 20;
 /// Events handed over by one poll at most.
 pub const BATCH: usize = 1024;
 
 /// The events waiting for the Java side.
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    queue: Mutex<VecDeque<ListenerEvent>>,
+    queue: Mutex<VecDeque<(ListenerEvent, usize)>>,
     ready: Condvar,
     /// Java has polled once: from then on events are kept.
     wanted: AtomicBool,
+    /// Sum of [`weight`] over the queued events (under the queue's lock).
+    bytes: std::sync::atomic::AtomicUsize,
     /// The node stops: polls return at once.
     closed: AtomicBool,
     pub dropped: AtomicU64,
@@ -52,8 +57,10 @@ impl EventQueue {
         if !self.wanted.load(Ordering::Relaxed) {
             return;
         }
+        let size = weight(&event);
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= CAPACITY {
+        let held = self.bytes.load(Ordering::Relaxed);
+        if q.len() >= CAPACITY || (!q.is_empty() && held + size > CAPACITY_BYTES) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n == 1 || n.is_power_of_two() {
                 tracing::warn!(
@@ -65,7 +72,8 @@ impl EventQueue {
             }
             return;
         }
-        q.push_back(event);
+        q.push_back((event, size));
+        self.bytes.store(held + size, Ordering::Relaxed);
         drop(q);
         self.ready.notify_one();
     }
@@ -83,7 +91,13 @@ impl EventQueue {
             return None;
         }
         let n = q.len().min(BATCH);
-        let taken: Vec<ListenerEvent> = q.drain(..n).collect();
+        let taken: Vec<ListenerEvent> = q
+            .drain(..n)
+            .map(|(e, size)| {
+                self.bytes.fetch_sub(size, Ordering::Relaxed);
+                e
+            })
+            .collect();
         drop(q);
         Some(encode(&taken))
     }
@@ -95,6 +109,13 @@ impl EventQueue {
         let _q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         self.ready.notify_all();
     }
+}
+
+/// About what an event holds: its values, and the ended session's.
+fn weight(e: &ListenerEvent) -> usize {
+    let values = e.value.as_ref().map_or(0, |v| v.len()) + e.old.as_ref().map_or(0, |v| v.len());
+    let session = e.session.as_ref().map_or(0, |s| s.attributes.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>());
+    64 + values + session
 }
 
 /// The batch bytes of `events`.
@@ -193,6 +214,24 @@ mod tests {
             taken += count;
         }
         assert_eq!(taken, CAPACITY);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_bytes_too() {
+        let q = EventQueue::default();
+        q.wanted.store(true, Ordering::Relaxed);
+        let big = JavaValue::string(&"v".repeat(40 << 20));
+        for _ in 0..3 {
+            let mut e = event(ListenerKind::AttributeAdded { id: "S".into(), name: "a".into() });
+            e.value = Some(big.clone());
+            q.push(e);
+        }
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 2, "over 64 MiB held: dropped");
+        assert!(q.poll(Duration::ZERO).is_some());
+        let mut e = event(ListenerKind::AttributeAdded { id: "S".into(), name: "a".into() });
+        e.value = Some(big);
+        q.push(e);
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 2, "room again once taken");
     }
 
     #[test]

@@ -136,6 +136,8 @@ pub struct Node {
     stats: Arc<Stats>,
     /// Listener events for the Java side (kept once Java polls).
     events: Arc<crate::events::EventQueue>,
+    /// Told when the node stops: calls waiting on the node (state, room) return.
+    stopping: tokio::sync::Notify,
 }
 
 impl Node {
@@ -217,6 +219,7 @@ impl Node {
             sync_sends,
             stats,
             events,
+            stopping: tokio::sync::Notify::new(),
         })
     }
 
@@ -234,6 +237,13 @@ impl Node {
         let count = batch.changes.len() as u64;
         let sync = self.sync_sends;
         let applied = runtime.block_on(async {
+            // Back-pressure from slow members waits here, unbounded by APPLY_TIMEOUT: the
+            // change must not be dropped for it (the queue drains as the sender times out or
+            // delivers). The node's stop ends the wait.
+            tokio::select! {
+                _ = sessions.wait_for_room() => {}
+                _ = self.stopping.notified() => {}
+            }
             tokio::time::timeout(APPLY_TIMEOUT, async {
                 sessions.apply(&batch.context, &batch.session_id, batch.changes).await?;
                 if sync {
@@ -281,10 +291,16 @@ impl Node {
         if sessions.state_status(context).is_none() {
             return Err(NodeError::UnknownContext(context.to_string()));
         }
-        Ok(match runtime.block_on(async { tokio::time::timeout(timeout, sessions.state_settled(context)).await }) {
-            Ok(Some(outcome)) => outcome.to_string(),
-            Ok(None) => "the node stopped".to_string(),
-            Err(_) => format!("still waiting for session state after {} ms; going on", timeout.as_millis()),
+        let settled = runtime.block_on(async {
+            tokio::select! {
+                r = tokio::time::timeout(timeout, sessions.state_settled(context)) => Some(r),
+                _ = self.stopping.notified() => None,
+            }
+        });
+        Ok(match settled {
+            Some(Ok(Some(outcome))) => outcome.to_string(),
+            Some(Ok(None)) | None => "the node stopped".to_string(),
+            Some(Err(_)) => format!("still waiting for session state after {} ms; going on", timeout.as_millis()),
         })
     }
 
@@ -410,8 +426,10 @@ pub fn get(handle: i64) -> Result<Arc<Node>, NodeError> {
 /// call using it returns.
 pub fn stop(handle: i64) -> Result<(), NodeError> {
     let node = table().remove(&handle).ok_or(NodeError::UnknownHandle(handle))?;
-    // A Java thread waiting in pollEvents holds the node too: let it go first.
+    // Java threads waiting in pollEvents, awaitState or requestCompleted hold the node too: let
+    // them go first, so the node stops now (with the last of them) rather than after their wait.
     node.events.close();
+    node.stopping.notify_waiters();
     drop(node);
     Ok(())
 }

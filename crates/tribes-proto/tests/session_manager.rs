@@ -775,6 +775,29 @@ fn a_late_delta_for_a_renamed_session_reaches_it_under_its_new_id() {
     assert_eq!(h.m.pending_deltas(), 1);
 }
 
+/// Renames are remembered up to `pending.total`: beyond it the oldest is forgotten first (a
+/// peer renaming sessions in a loop cannot grow the map or make each rename scan it).
+#[test]
+fn remembered_renames_are_bounded_and_the_oldest_goes_first() {
+    let a = member(1);
+    let config = ManagerConfig {
+        pending: tribes_proto::session::manager::PendingLimits { total: 2, ..Default::default() },
+        ..ManagerConfig::default()
+    };
+    let mut h = H::new(config);
+    for (i, id) in ["A", "B", "C"].iter().enumerate() {
+        h.recv(&a, &SessionMessage::created(CTX, id, EPOCH, EPOCH), i as u64);
+        h.recv(&a, &SessionMessage::change_session_id(CTX, id, &format!("{id}2"), EPOCH), 10 + i as u64);
+    }
+    h.take();
+    for id in ["A", "B", "C"] {
+        h.recv(&a, &delta(id, vec![DeltaAction::set_attribute("x", s(id))], EPOCH), 20);
+    }
+    assert_eq!(h.attr("A2", "x"), None, "the oldest rename was forgotten");
+    assert_eq!(h.attr("B2", "x").as_deref(), Some("B"));
+    assert_eq!(h.attr("C2", "x").as_deref(), Some("C"));
+}
+
 #[test]
 fn invalidate_sends_the_final_delta_then_expired() {
     let a = member(1);

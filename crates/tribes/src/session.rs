@@ -210,15 +210,22 @@ impl SessionService {
     /// Applies one local request's changes to `session_id` of `context` and replicates them
     /// (see [`DeltaManager::handle_local`]). Returns once the machine applied them and queued its
     /// messages. Waits first while more than [`ORDERED_QUEUE_BYTES`] of messages wait to be sent
-    /// (members slower than the requests: back-pressure, as `alwaysSend`).
+    /// (members slower than the requests: back-pressure rather than memory).
     pub async fn apply(&self, context: &str, session_id: &str, changes: Vec<LocalChange>) -> Result<(), SessionError> {
         // Back-pressure: while the members take our messages slower than we make them.
-        self.backlog.wait_for_room().await;
+        self.wait_for_room().await;
         let (reply, answer) = oneshot::channel();
         let command =
             Command::Apply { context: context.to_string(), session_id: session_id.to_string(), changes, reply };
         self.commands.send(command).await.map_err(|_| SessionError::Stopped)?;
         answer.await.unwrap_or(Err(SessionError::Stopped))
+    }
+
+    /// Returns once the ordered queue holds at most [`ORDERED_QUEUE_BYTES`] (at once when it
+    /// does): what [`SessionService::apply`] waits for first. A caller that bounds the apply by
+    /// time waits for this outside that bound (a slow member is not a failed change).
+    pub async fn wait_for_room(&self) {
+        self.backlog.wait_for_room().await;
     }
 
     /// Holds `context` from now on and, once the machine runs, asks a member for its state (the

@@ -129,7 +129,7 @@ fn check_line(tomcat: &Tomcat) {
         })
         .collect();
     assert!(
-        active.iter().all(|a| a == &active[0]),
+        active[0].parse::<u32>().is_ok_and(|n| n >= 2) && active.iter().all(|a| a == &active[0]),
         "Tomcat {version}: activeSessions per node (stock, stock, ours, ours): {active:?}"
     );
     eprintln!("Tomcat {version}: activeSessions is {} on every node", active[0]);

@@ -647,6 +647,9 @@ pub struct DeltaManager {
     /// for the old id before it learned of the rename still reaches the session. Bounded by
     /// `pending.total` entries and `pending.max_age`.
     renamed: HashMap<(String, String), (String, Instant)>,
+    /// The keys of `renamed` in the order they were remembered (renames come in time order), for
+    /// eviction from the front without scanning the map.
+    rename_order: VecDeque<((String, String), Instant)>,
     next_token: u64,
     next_expiry_check: Option<Instant>,
     started: bool,
@@ -668,6 +671,7 @@ impl DeltaManager {
             pending_count: 0,
             pending_bytes: 0,
             renamed: HashMap::new(),
+            rename_order: VecDeque::new(),
             next_token: 0,
             next_expiry_check: None,
             started: false,
@@ -1004,19 +1008,30 @@ impl DeltaManager {
     }
 
     fn remember_rename(&mut self, context: &str, old: &str, new: &str, now: Instant) {
-        let max_age = self.config.pending.max_age;
-        if self.renamed.len() >= self.config.pending.total {
-            self.renamed.retain(|_, (_, at)| *at + max_age > now);
-        }
-        if self.renamed.len() >= self.config.pending.total {
-            // Still full of fresh renames: forget the oldest.
-            if let Some(oldest) = self.renamed.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) {
-                self.renamed.remove(&oldest);
-            }
-        }
-        self.renamed.insert((context.to_string(), old.to_string()), (new.to_string(), now));
+        self.forget_renames(now, self.config.pending.total.saturating_sub(1));
+        let key = (context.to_string(), old.to_string());
+        self.renamed.insert(key.clone(), (new.to_string(), now));
+        self.rename_order.push_back((key, now));
         // The new id is no alias any more (a rename back).
         self.renamed.remove(&(context.to_string(), new.to_string()));
+    }
+
+    /// Forgets renames older than `pending.max_age`, and the oldest beyond `keep`; each step
+    /// takes from the front of `rename_order` (an entry whose rename was replaced or removed
+    /// since is skipped).
+    fn forget_renames(&mut self, now: Instant, keep: usize) {
+        let max_age = self.config.pending.max_age;
+        while let Some((key, at)) = self.rename_order.front() {
+            let current = self.renamed.get(key).map(|(_, t)| t) == Some(at);
+            let stale = !current || *at + max_age <= now;
+            if !stale && self.renamed.len() <= keep && self.rename_order.len() <= keep.max(1) * 2 {
+                break;
+            }
+            let (key, at) = self.rename_order.pop_front().expect("front exists");
+            if self.renamed.get(&key).map(|(_, t)| *t) == Some(at) {
+                self.renamed.remove(&key);
+            }
+        }
     }
 
     fn rejected(&mut self, from: &MemberId, context: &str, id: &str, name: String, class_name: String, reason: String) {
@@ -1426,7 +1441,7 @@ impl DeltaManager {
             self.notice(Notice::DeltaDropped { context, session_id: id, reason: "no CREATED within the age limit" });
         }
         if self.next_expiry_check.is_some_and(|at| at <= now.instant) {
-            self.renamed.retain(|_, (_, at)| *at + max_age > now.instant);
+            self.forget_renames(now.instant, self.config.pending.total);
             self.next_expiry_check = Some(now.instant + self.config.expiry_check_interval);
             self.expire_sessions(now);
         }

@@ -53,6 +53,9 @@ public class TribesdCluster extends SimpleTcpCluster {
     private String controlSocket;
     private final List<String> heldAtStart = new ArrayList<>();
     private volatile Thread eventThread;
+    /** The managers by name, for the event thread (SimpleTcpCluster's map is not thread-safe). */
+    private final java.util.concurrent.ConcurrentHashMap<String, TribesdManager> tribesdManagers =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     private final LifecycleListener starter = new LifecycleListener() {
         @Override
@@ -129,10 +132,30 @@ public class TribesdCluster extends SimpleTcpCluster {
         }
     }
 
-    /** Starts the native node with the contexts registered so far. */
-    synchronized void startNode() {
-        if (node != 0) {
+    /**
+     * Starts the native node with the contexts registered so far, then waits for their session
+     * state (outside the lock, so a stop during the wait is not blocked behind it).
+     */
+    void startNode() {
+        long handle = createNode();
+        if (handle == 0) {
             return;
+        }
+        startEventThread(handle);
+        // As DeltaManager's start waits for the session state (getAllClusterSessions), the
+        // container's start waits here, so the connectors open once the sessions are in.
+        for (String name : new ArrayList<>(heldAtStart)) {
+            TribesdManager manager = tribesdManagers.get(name);
+            if (manager != null && node == handle) {
+                manager.awaitState(handle, true);
+            }
+        }
+    }
+
+    /** The native node, started once; 0 when it did not start (logged). */
+    private synchronized long createNode() {
+        if (node != 0) {
+            return 0;
         }
         StringBuilder json = new StringBuilder(256);
         json.append("{\"name\":").append(Json.quote("cluster"));
@@ -165,19 +188,11 @@ public class TribesdCluster extends SimpleTcpCluster {
             node = NativeBridge.start(json.toString());
             log.info("tribesd " + NativeBridge.version() + ": native cluster node started (" + serverXmlPath()
                     + "), holding " + heldAtStart);
+            return node;
         } catch (RuntimeException e) {
             log.error("tribesd: the native cluster node did not start; sessions are NOT replicated: "
                     + e.getMessage(), e);
-            return;
-        }
-        startEventThread(node);
-        // As DeltaManager's start waits for the session state (getAllClusterSessions), the
-        // container's start waits here, so the connectors open once the sessions are in.
-        for (String name : heldAtStart) {
-            ClusterManager manager = getManagers().get(name);
-            if (manager instanceof TribesdManager) {
-                ((TribesdManager) manager).awaitState(node, true);
-            }
+            return 0;
         }
     }
 
@@ -209,9 +224,9 @@ public class TribesdCluster extends SimpleTcpCluster {
                     continue;
                 }
                 for (io.tribesd.tomcat.bridge.ListenerEvents.Event e : events) {
-                    ClusterManager manager = getManagers().get(e.context);
-                    if (manager instanceof TribesdManager) {
-                        ((TribesdManager) manager).replicated(e);
+                    TribesdManager manager = tribesdManagers.get(e.context);
+                    if (manager != null) {
+                        manager.replicated(e);
                     }
                 }
             }
@@ -232,16 +247,32 @@ public class TribesdCluster extends SimpleTcpCluster {
     @Override
     public void registerManager(org.apache.catalina.Manager manager) {
         super.registerManager(manager);
+        if (manager instanceof TribesdManager) {
+            tribesdManagers.put(((TribesdManager) manager).getName(), (TribesdManager) manager);
+        }
         long handle = node;
         if (handle != 0 && manager instanceof ClusterManager) {
             String name = ((ClusterManager) manager).getName();
             Context context = manager.getContext();
             int timeout = context == null ? 30 : context.getSessionTimeout();
-            if (NativeBridge.addContext(handle, name, timeout)) {
-                log.info("tribesd: now holding " + name + " (started after the node; its session state is asked"
-                        + " for, and the manager's start waits for it)");
+            try {
+                if (NativeBridge.addContext(handle, name, timeout)) {
+                    log.info("tribesd: now holding " + name + " (started after the node; its session state is"
+                            + " asked for, and the manager's start waits for it)");
+                }
+            } catch (RuntimeException e) {
+                log.error("tribesd: the native node could not take " + name + "; its sessions are NOT replicated: "
+                        + e.getMessage());
             }
         }
+    }
+
+    @Override
+    public void removeManager(org.apache.catalina.Manager manager) {
+        if (manager instanceof TribesdManager) {
+            tribesdManagers.remove(((TribesdManager) manager).getName(), manager);
+        }
+        super.removeManager(manager);
     }
 
     @Override

@@ -288,7 +288,10 @@ public class TribesdManager extends ClusterManagerBase {
         }
         try {
             dispatch(context, e);
-        } catch (RuntimeException | LinkageError t) {
+        } catch (VirtualMachineError t) {
+            throw t;
+        } catch (Throwable t) {
+            // One listener's failure (an Error included) must not end the event thread.
             log.warn("tribesd: a listener of " + getName() + " failed on a replicated event (kind " + e.kind
                     + ", session " + shortId(e.id) + "): " + t, t);
         } finally {
@@ -361,7 +364,8 @@ public class TribesdManager extends ClusterManagerBase {
             return;
         }
         HttpSession session = s.getSession();
-        Object value = e.value == null ? null : ((TribesdSession) s).attributeMap().get(e.name);
+        // The value the event carries (a later change may already be in the node's copy).
+        Object value = e.value == null ? null : read(e.id, "attribute " + e.name, e.value);
         Object old = e.old == null ? null : read(e.id, "attribute " + e.name + " (replaced value)", e.old);
         if (value instanceof HttpSessionBindingListener) {
             ((HttpSessionBindingListener) value).valueBound(new HttpSessionBindingEvent(session, e.name, value));
