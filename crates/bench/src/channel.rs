@@ -144,10 +144,12 @@ fn concurrent_markdown(rows: &[ConcurrentRow]) -> String {
         "Ours only (stock's bench peer sends from one thread). N 1 KiB messages to our receiver as \
          above: from one task; and from {TASKS} tasks at once (N/{TASKS} each, each waiting for its \
          acknowledgement before its next) with (a) one unanswered USE_ACK frame at a time on the \
-         member's connection (`max_unacked` 1, the sender before pipelining), (b) the default sender \
-         (USE_ACK frames pipelined, at most {} unanswered; USE_ACK+SYNCHRONIZED_ACK frames one at a \
-         time, since a stock receiver may answer those out of order), (c) \
-         `pipeline_synchronized_acks` (every acknowledged frame pipelined; for members that are all \
+         member's ordered connection (`max_unacked` 1; extra connections still taken by frames that \
+         would wait behind a USE_ACK+SYNCHRONIZED_ACK one), (b) the default sender (USE_ACK frames \
+         pipelined, at most {} unanswered; USE_ACK+SYNCHRONIZED_ACK frames one at a time on the \
+         ordered connection, since a stock receiver may answer those out of order, and concurrent \
+         ones on extra connections up to poolSize), (c) `pipeline_synchronized_acks` (every \
+         acknowledged frame pipelined on the ordered connection; for members that are all \
          tribesd).\n",
         tribes::sender::MAX_UNACKED
     );
