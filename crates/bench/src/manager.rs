@@ -34,7 +34,7 @@ use tomcat_harness::node::{webapp_dir_name, NodeConfig, TomcatNode};
 use tomcat_harness::process::{wait_for, LoggedChild};
 use tomcat_harness::Tomcat;
 
-use crate::procfs::{find_pid, status_kb};
+use crate::procfs::{find_pid, status_kb, stock_count};
 
 const APP: &str = "/app";
 const APP_NAME: &str = "localhost#/app";
@@ -329,7 +329,7 @@ fn receive(tomcat: &Tomcat, jar: &Path, tribesd: &Path, dir: &Path, kind: Kind) 
     let after = jvm(pid)?;
     let sessions = match kind {
         Kind::Ours => our_count(tribesd, &socket).ok(),
-        _ => stock_count(&ns, receiver.http_port()).ok(),
+        _ => stock_count(&ns, receiver.http_port(), APP).ok(),
     };
     let gc = Command::new("jcmd").arg(pid.to_string()).arg("VM.info").output().ok().and_then(|o| {
         let t = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -385,22 +385,6 @@ fn jstat(pid: u32) -> Result<Vec<(String, f64)>, String> {
         .zip(values.split_whitespace())
         .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(0.0)))
         .collect())
-}
-
-/// The sessions a stock node holds (peek.jsp's first line, "sessions=N").
-fn stock_count(ns: &NetNs, port: u16) -> Result<usize, String> {
-    let out = ns
-        .command("curl")
-        .args(["--silent", "--show-error", "--noproxy", "*", "--max-time", "120"])
-        .arg(format!("http://127.0.0.1:{port}{APP}/peek.jsp"))
-        .output()
-        .map_err(|e| format!("cannot run curl: {e}"))?;
-    let body = String::from_utf8_lossy(&out.stdout);
-    body.lines()
-        .next()
-        .and_then(|l| l.strip_prefix("sessions="))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| format!("peek.jsp answered {:?}", body.chars().take(200).collect::<String>()))
 }
 
 /// The sessions our embedded node holds: `tribesd sessions`' "context NAME: N session(s)".
@@ -477,22 +461,9 @@ fn start_node(
         tomcat_harness::node::install_test_webapp(tomcat, &base.join("webapps").join(webapp_dir_name(context)))
             .map_err(io)?;
     }
-    let h = &tomcat.home;
     let mut command = ns.command("java");
-    command
-        .env("TRIBESD_LOG", "info")
-        .arg("-Djava.net.preferIPv4Stack=true")
-        .arg("-Xmx256m")
-        .args(&config.jvm_options)
-        .arg(format!("-Dcatalina.home={}", h.display()))
-        .arg(format!("-Dcatalina.base={}", base.display()))
-        .arg(format!("-Djava.io.tmpdir={}", base.join("temp").display()))
-        .arg(format!("-Djava.util.logging.config.file={}", base.join("conf/logging.properties").display()))
-        .arg("-Djava.util.logging.manager=org.apache.juli.ClassLoaderLogManager")
-        .arg("-cp")
-        .arg(format!("{}:{}", h.join("bin/bootstrap.jar").display(), h.join("bin/tomcat-juli.jar").display()))
-        .arg("org.apache.catalina.startup.Bootstrap")
-        .arg("start");
+    command.env("TRIBESD_LOG", "info");
+    tomcat_harness::node::bootstrap_args(&mut command, tomcat, &base, &config.jvm_options);
     let name = format!("Tomcat {} {}", tomcat.version, config.name);
     let process = LoggedChild::spawn(&name, command, base.join("logs/console.log"));
     let node = TomcatNode { tomcat: tomcat.clone(), config, base, process };

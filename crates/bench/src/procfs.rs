@@ -57,3 +57,20 @@ pub fn fill_stock(
     }
     Ok(())
 }
+
+/// The sessions a stock node holds for `context`: peek.jsp's first line, "sessions=N" (curl, up
+/// to 120 s: a node holding 100,000 sessions lists them all).
+pub fn stock_count(ns: &NetNs, port: u16, context: &str) -> Result<usize, String> {
+    let out = ns
+        .command("curl")
+        .args(["--silent", "--show-error", "--noproxy", "*", "--max-time", "120"])
+        .arg(format!("http://127.0.0.1:{port}{context}/peek.jsp"))
+        .output()
+        .map_err(|e| format!("cannot run curl: {e}"))?;
+    let body = String::from_utf8_lossy(&out.stdout);
+    body.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("sessions="))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("peek.jsp answered {:?}", body.chars().take(200).collect::<String>()))
+}

@@ -34,7 +34,7 @@ use tomcat_harness::node::{NodeConfig, TomcatNode};
 use tomcat_harness::process::LoggedChild;
 use tomcat_harness::Tomcat;
 
-use crate::procfs::{find_pid, status_kb};
+use crate::procfs::{find_pid, status_kb, stock_count};
 
 const SESSIONS: u32 = 100_000;
 /// Characters of each session's one attribute (Latin-1: one byte each in the JVM and on the wire).
@@ -230,7 +230,7 @@ fn stock_receiver(node: &TomcatNode, ns: &NetNs) -> Result<Transfer, String> {
     let complete = at("session state transferred.");
     let span = |a: Option<u64>, b: Option<u64>| Some(day_ms(b? + DAY_MS - a?));
     Ok(Transfer {
-        received: stock_count(ns, node.http_port())?,
+        received: stock_count(ns, node.http_port(), APP)?,
         total_ms: span(request, complete),
         data_ms: span(request, data),
         deserialize_ms: span(data, deserialized),
@@ -240,22 +240,6 @@ fn stock_receiver(node: &TomcatNode, ns: &NetNs) -> Result<Transfer, String> {
             .and_then(|r| r.split(']').next()?.replace([',', '.', '\u{a0}'], "").parse().ok()),
         ..Transfer::default()
     })
-}
-
-/// The sessions a stock node holds (peek.jsp's first line, "sessions=N").
-fn stock_count(ns: &NetNs, port: u16) -> Result<usize, String> {
-    let out = ns
-        .command("curl")
-        .args(["--silent", "--show-error", "--noproxy", "*", "--max-time", "120"])
-        .arg(format!("http://127.0.0.1:{port}{APP}/peek.jsp"))
-        .output()
-        .map_err(|e| format!("cannot run curl: {e}"))?;
-    let body = String::from_utf8_lossy(&out.stdout);
-    body.lines()
-        .next()
-        .and_then(|l| l.strip_prefix("sessions="))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| format!("peek.jsp answered {:?}", body.chars().take(200).collect::<String>()))
 }
 
 /// "start unloading sessions" to "unloading sessions complete" in a stock sender's FINE log:

@@ -205,6 +205,25 @@ pub fn test_webapp() -> PathBuf {
     crate::repo_root().join("tests/webapp")
 }
 
+/// Adds to `command` (a `java` command) what starts the Tomcat of `tomcat` on the CATALINA_BASE
+/// `base` (`Bootstrap start`, IPv4, `-Xmx256m`, JULI logging from `base`), with `jvm_options`.
+pub fn bootstrap_args(command: &mut std::process::Command, tomcat: &Tomcat, base: &Path, jvm_options: &[String]) {
+    let h = &tomcat.home;
+    command
+        .arg("-Djava.net.preferIPv4Stack=true")
+        .arg("-Xmx256m")
+        .args(jvm_options)
+        .arg(format!("-Dcatalina.home={}", h.display()))
+        .arg(format!("-Dcatalina.base={}", base.display()))
+        .arg(format!("-Djava.io.tmpdir={}", base.join("temp").display()))
+        .arg(format!("-Djava.util.logging.config.file={}", base.join("conf/logging.properties").display()))
+        .arg("-Djava.util.logging.manager=org.apache.juli.ClassLoaderLogManager")
+        .arg("-cp")
+        .arg(format!("{}:{}", h.join("bin/bootstrap.jar").display(), h.join("bin/tomcat-juli.jar").display()))
+        .arg("org.apache.catalina.startup.Bootstrap")
+        .arg("start");
+}
+
 /// Starts `configs` one after the other in `ns` (two stock nodes started together can drop each
 /// other's state request and stall a whole stateTransferTimeout: stock behaviour), each once its
 /// webapps answer, then waits until every node logged the others joining ("member added": Tomcat's
@@ -376,7 +395,6 @@ impl TomcatNode {
             install_test_webapp(tomcat, &base.join("webapps").join(webapp_dir_name(context)))
                 .unwrap_or_else(|e| panic!("deploying tests/webapp: {e}"));
         }
-        let h = &tomcat.home;
         let mut command = ns.command("java");
         let mut name = format!("Tomcat {} {}", tomcat.version, config.name);
         if let NodeKind::Tribesd { jar } = &config.kind {
@@ -388,19 +406,7 @@ impl TomcatNode {
             command.env("TRIBESD_LOG", "info");
             name.push_str(" (tribesd)");
         }
-        command
-            .arg("-Djava.net.preferIPv4Stack=true")
-            .arg("-Xmx256m")
-            .args(&config.jvm_options)
-            .arg(format!("-Dcatalina.home={}", h.display()))
-            .arg(format!("-Dcatalina.base={}", base.display()))
-            .arg(format!("-Djava.io.tmpdir={}", base.join("temp").display()))
-            .arg(format!("-Djava.util.logging.config.file={}", base.join("conf/logging.properties").display()))
-            .arg("-Djava.util.logging.manager=org.apache.juli.ClassLoaderLogManager")
-            .arg("-cp")
-            .arg(format!("{}:{}", h.join("bin/bootstrap.jar").display(), h.join("bin/tomcat-juli.jar").display()))
-            .arg("org.apache.catalina.startup.Bootstrap")
-            .arg("start");
+        bootstrap_args(&mut command, tomcat, &base, &config.jvm_options);
         let process = LoggedChild::spawn(&name, command, base.join("logs/console.log"));
         TomcatNode { tomcat: tomcat.clone(), config, base, process }
     }
