@@ -10,7 +10,11 @@
 //!   [`LOAD_SEND_OPTIONS`]. `wrk` runs inside the namespace, [`WRK_CONNECTIONS`] connections, one
 //!   thread each and one session cookie per connection (a Lua script keeps the first Set-Cookie);
 //!   every request is `s.jsp?op=bulk&n=1&size=1024`: it sets one String attribute of 1024
-//!   characters. A [`WARMUP`] run (discarded), then a [`MEASURE`] run with `--latency`.
+//!   characters. A [`WARMUP`] run on all cores (discarded), then a [`MEASURE`] run with
+//!   `--latency`, in two placements ([`Placement`]): everything on all cores, and node 2 pinned
+//!   to a core of its own (another host, as far as one machine can show it), wrk and node 1 on
+//!   the other (then a short [`PINNED_WARMUP`] first). The CPU time each node's process used
+//!   during the measured run (`/proc/PID/stat`) is divided by the requests served.
 //! - **Receive-only heap.** A stock sender and a receiver (stock, or a Tomcat with our jar) that
 //!   serves no request; the sender gets [`SESSIONS`] sessions of one 1024-character attribute from
 //!   one curl (URL globbing, as the state section does) and replicates them with channelSendOptions
@@ -34,7 +38,7 @@ use tomcat_harness::node::{webapp_dir_name, NodeConfig, TomcatNode};
 use tomcat_harness::process::{wait_for, LoggedChild};
 use tomcat_harness::Tomcat;
 
-use crate::procfs::{find_pid, status_kb, stock_count};
+use crate::procfs::{cpu_time, find_pid, status_kb, stock_count};
 
 const APP: &str = "/app";
 const APP_NAME: &str = "localhost#/app";
@@ -43,7 +47,9 @@ const VALUE_CHARS: u32 = 1024;
 const LOAD_SEND_OPTIONS: u32 = 8;
 const HEAP_SEND_OPTIONS: u32 = 6;
 const WRK_CONNECTIONS: u32 = 8;
-const WARMUP: Duration = Duration::from_secs(3);
+const WARMUP: Duration = Duration::from_secs(10);
+/// A second warm-up once the processes are pinned (placement [`Placement::Split`]).
+const PINNED_WARMUP: Duration = Duration::from_secs(3);
 const MEASURE: Duration = Duration::from_secs(10);
 const SESSIONS: u32 = 100_000;
 /// Heap of every JVM of the receive test (the harness's 256 MiB cannot hold 100,000 sessions).
@@ -84,11 +90,43 @@ impl Kind {
     }
 }
 
+/// Where the processes of a load run run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// wrk, node 1 and node 2 on every core: what node 2 spends receiving is taken from node 1.
+    Shared,
+    /// wrk and node 1 on CPU 0, node 2 on CPU 1 (`taskset`), as if node 2 ran on another host:
+    /// what replication costs node 1 alone.
+    Split,
+}
+
+impl Placement {
+    fn label(self) -> &'static str {
+        match self {
+            Placement::Shared => "all on both cores",
+            Placement::Split => "node 2 on its own core",
+        }
+    }
+
+    /// The CPU list of wrk and node 1, and of node 2 (`None`: unpinned).
+    fn cpus(self) -> (Option<&'static str>, Option<&'static str>) {
+        match self {
+            Placement::Shared => (None, None),
+            Placement::Split => (Some("0"), Some("1")),
+        }
+    }
+}
+
 /// One wrk run on node 1.
 #[derive(Debug)]
 struct Load {
     kind: Kind,
+    placement: Placement,
     requests_per_s: f64,
+    /// CPU time (all threads, user + system) node 1 and node 2 used per request of the measured
+    /// run, in µs.
+    cpu_us_1: Option<f64>,
+    cpu_us_2: Option<f64>,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
     /// wrk's "Non-2xx or 3xx responses" and socket errors.
@@ -128,7 +166,7 @@ pub fn run() -> Result<String, String> {
         eprintln!("bench: manager: not root, no network namespace can be made: skipped");
         return Ok("## Tomcat Manager\n\nSkipped in this run: it needs root (a private network namespace).\n\n".into());
     }
-    for tool in ["wrk", "jcmd", "jstat", "curl"] {
+    for tool in ["wrk", "jcmd", "jstat", "curl", "taskset"] {
         if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map_or(true, |o| !o.status.success())
         {
             return Err(format!("{tool} is missing (scripts/setup.sh installs it)"));
@@ -147,10 +185,17 @@ pub fn run() -> Result<String, String> {
     std::fs::write(&script, WRK_SCRIPT).map_err(|e| format!("{}: {e}", script.display()))?;
 
     let mut loads = Vec::new();
-    for kind in [Kind::Standard, Kind::Delta, Kind::Ours] {
-        let l = load(&tomcat, &jar, &dir, &script, kind)?;
-        eprintln!("bench: manager: {l:?}");
-        loads.push(l);
+    let placements: &[Placement] = if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        &[Placement::Shared, Placement::Split]
+    } else {
+        &[Placement::Shared]
+    };
+    for &placement in placements {
+        for kind in [Kind::Standard, Kind::Delta, Kind::Ours] {
+            let l = load(&tomcat, &jar, &dir, &script, kind, placement)?;
+            eprintln!("bench: manager: {l:?}");
+            loads.push(l);
+        }
     }
     let mut receives = Vec::new();
     for kind in [Kind::Delta, Kind::Ours] {
@@ -163,7 +208,14 @@ pub fn run() -> Result<String, String> {
 
 // ---- request overhead ----
 
-fn load(tomcat: &Tomcat, jar: &Path, dir: &Path, script: &Path, kind: Kind) -> Result<Load, String> {
+fn load(
+    tomcat: &Tomcat,
+    jar: &Path,
+    dir: &Path,
+    script: &Path,
+    kind: Kind,
+    placement: Placement,
+) -> Result<Load, String> {
     let ns = NetNs::new()?;
     let test = "bench-manager-load";
     let config =
@@ -192,11 +244,29 @@ fn load(tomcat: &Tomcat, jar: &Path, dir: &Path, script: &Path, kind: Kind) -> R
     }
     let port = nodes[0].http_port();
     let url = format!("http://127.0.0.1:{port}{APP}/s.jsp?op=bulk&n=1&size={VALUE_CHARS}&prefix=a");
-    eprintln!("bench: manager: {} warm-up ...", kind.label());
-    wrk(&ns, script, &url, WARMUP)?;
-    eprintln!("bench: manager: {} measured run ...", kind.label());
-    let out = wrk(&ns, script, &url, MEASURE)?;
-    std::fs::write(dir.join(format!("wrk-{kind:?}.txt")), &out).map_err(|e| format!("wrk output: {e}"))?;
+    // The JIT compiles Tomcat's and the webapp's hot paths during the warm-up, on every core.
+    eprintln!("bench: manager: {} ({}) warm-up ...", kind.label(), placement.label());
+    wrk(&ns, script, &url, WARMUP, None)?;
+    let (cpus_1, cpus_2) = placement.cpus();
+    for (node, cpus) in nodes.iter().zip([cpus_1, cpus_2]) {
+        if let Some(cpus) = cpus {
+            pin(node, cpus)?;
+        }
+    }
+    if cpus_1.is_some() {
+        wrk(&ns, script, &url, PINNED_WARMUP, cpus_1)?;
+    }
+    eprintln!("bench: manager: {} ({}) measured run ...", kind.label(), placement.label());
+    let pids = nodes
+        .iter()
+        .map(|n| find_pid(&format!("-Dcatalina.base={}", n.base.display())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cpu_before: Vec<_> = pids.iter().map(|&p| cpu_time(p)).collect();
+    let out = wrk(&ns, script, &url, MEASURE, cpus_1)?;
+    let cpu_used: Vec<Option<Duration>> =
+        pids.iter().zip(cpu_before).map(|(&p, before)| Some(cpu_time(p)?.saturating_sub(before?))).collect();
+    std::fs::write(dir.join(format!("wrk-{kind:?}-{placement:?}.txt")), &out)
+        .map_err(|e| format!("wrk output: {e}"))?;
     let requests_per_s = out
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
@@ -216,13 +286,45 @@ fn load(tomcat: &Tomcat, jar: &Path, dir: &Path, script: &Path, kind: Kind) -> R
         })
         .sum();
     let replicated = (nodes.len() == 2).then(|| replicates(&ns, &nodes));
-    Ok(Load { kind, requests_per_s, p50_ms: percentile("50%"), p99_ms: percentile("99%"), bad, replicated })
+    let total = requests_per_s * MEASURE.as_secs_f64();
+    let cpu_us = |i: usize| cpu_used.get(i).copied().flatten().map(|d| d.as_secs_f64() * 1e6 / total);
+    Ok(Load {
+        kind,
+        placement,
+        requests_per_s,
+        cpu_us_1: cpu_us(0),
+        cpu_us_2: cpu_us(1),
+        p50_ms: percentile("50%"),
+        p99_ms: percentile("99%"),
+        bad,
+        replicated,
+    })
 }
 
-fn wrk(ns: &NetNs, script: &Path, url: &str, duration: Duration) -> Result<String, String> {
+/// Pins every thread of `node`'s JVM (and the threads it starts later) to `cpus`.
+fn pin(node: &TomcatNode, cpus: &str) -> Result<(), String> {
+    let pid = find_pid(&format!("-Dcatalina.base={}", node.base.display()))?;
+    let out = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run taskset: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("taskset -a -p -c {cpus} {pid}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+fn wrk(ns: &NetNs, script: &Path, url: &str, duration: Duration, cpus: Option<&str>) -> Result<String, String> {
     let c = WRK_CONNECTIONS.to_string();
-    let out = ns
-        .command("wrk")
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut t = ns.command("taskset");
+            t.args(["-c", cpus, "wrk"]);
+            t
+        }
+        None => ns.command("wrk"),
+    };
+    let out = command
         .args(["-t", &c, "-c", &c, "-d", &format!("{}s", duration.as_secs()), "--latency", "-s"])
         .arg(script)
         .arg(url)
@@ -560,23 +662,29 @@ fn markdown(version: &str, loads: &[Load], receives: &[Receive]) -> String {
          `wrk -t{WRK_CONNECTIONS} -c{WRK_CONNECTIONS} --latency` inside the namespace, one session \
          cookie per connection, every request `s.jsp?op=bulk&n=1&size={VALUE_CHARS}` (sets one String \
          attribute of {VALUE_CHARS} characters); {}s warm-up discarded, then {}s measured. One run per \
-         configuration, one after the other. wrk, node 1 and node 2 share the machine's cores: \
-         what node 2 spends receiving is taken from node 1, and counts as overhead here. Right after the \
-         measured run a new session sets an attribute twice on node 1, and node 2 is asked with its \
-         cookie (`create=false`) until it shows it: how far the replication was behind the load.\n",
+         configuration, one after the other, in two placements: all processes on all cores (wrk, \
+         node 1 and node 2 share them: what node 2 spends receiving is taken from node 1), and node \
+         2 pinned to a core of its own with wrk and node 1 on the other (`taskset`; the \
+         StandardManager node with wrk on that one core too), as if node 2 ran on another host: \
+         what replicating costs the node that serves the requests. Right after the measured run a \
+         new session sets an attribute twice on node 1, and node 2 is asked with its cookie \
+         (`create=false`) until it shows it: how far the replication was behind the load.\n",
         WARMUP.as_secs(),
         MEASURE.as_secs()
     );
     md.push_str(
-        "| configuration | requests/s | p50 (ms) | p99 (ms) | overhead vs StandardManager | non-2xx + socket errors | node 2 reads an attribute set on node 1 right after the load |\n\
-         |---|---:|---:|---:|---:|---:|---|\n",
+        "| placement | configuration | requests/s | p50 (ms) | p99 (ms) | overhead vs StandardManager | node 1 CPU per request (µs) | node 2 CPU per request (µs) | non-2xx + socket errors | node 2 reads an attribute set on node 1 right after the load |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
-    let standard = loads.iter().find(|l| l.kind == Kind::Standard).map(|l| l.requests_per_s);
-    let overhead = |rps: f64| standard.map(|s| (1.0 - rps / s) * 100.0);
+    let overhead = |l: &Load| {
+        let standard = loads.iter().find(|s| s.kind == Kind::Standard && s.placement == l.placement)?;
+        Some((1.0 - l.requests_per_s / standard.requests_per_s) * 100.0)
+    };
     for l in loads {
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            l.placement.label(),
             l.kind.label(),
             l.requests_per_s,
             opt_ms(l.p50_ms),
@@ -584,8 +692,10 @@ fn markdown(version: &str, loads: &[Load], receives: &[Receive]) -> String {
             if l.kind == Kind::Standard {
                 "-".to_string()
             } else {
-                overhead(l.requests_per_s).map_or("-".into(), |o| format!("{o:.1}%"))
+                overhead(l).map_or("-".into(), |o| format!("{o:.1}%"))
             },
+            l.cpu_us_1.map_or("-".into(), |c| format!("{c:.0}")),
+            l.cpu_us_2.map_or("-".into(), |c| format!("{c:.0}")),
             l.bad,
             match &l.replicated {
                 None => "-".to_string(),
@@ -645,12 +755,14 @@ fn markdown(version: &str, loads: &[Load], receives: &[Receive]) -> String {
     }
 
     md.push_str("\nTargets (from the issue), as measured in this run:\n\n");
-    if let Some(o) = loads.iter().find(|l| l.kind == Kind::Ours).and_then(|l| overhead(l.requests_per_s)) {
-        let d = loads.iter().find(|l| l.kind == Kind::Delta).and_then(|l| overhead(l.requests_per_s));
+    for l in loads.iter().filter(|l| l.kind == Kind::Ours) {
+        let Some(o) = overhead(l) else { continue };
+        let d = loads.iter().find(|d| d.kind == Kind::Delta && d.placement == l.placement).and_then(overhead);
         let _ = writeln!(
             md,
-            "- at most 5% overhead against no replication (requests/s): ours {o:.1}%, {} (stock \
+            "- at most 5% overhead against no replication (requests/s), {}: ours {o:.1}%, {} (stock \
              DeltaManager: {})",
+            l.placement.label(),
             met(o <= 5.0),
             d.map_or("-".into(), |d| format!("{d:.1}%"))
         );

@@ -23,6 +23,27 @@ pub fn find_pid(needle: &str) -> Result<u32, String> {
 }
 
 /// `VmRSS` or `VmHWM` of a process, KiB.
+/// CPU time (user + system, all threads) a process has used so far, from `/proc/PID/stat`.
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses: utime and stime
+    // are fields 14 and 15 of the line, 12 and 13 after ") ".
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    let hz = clock_ticks_per_second()?;
+    Some(std::time::Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+/// `getconf CLK_TCK`: the unit of the times in `/proc/PID/stat`.
+fn clock_ticks_per_second() -> Option<u64> {
+    static HZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        let out = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|&hz| hz > 0)
+    })
+}
+
 pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()

@@ -236,6 +236,12 @@ impl Node {
         let runtime = self.runtime.as_ref().ok_or(NodeError::Closed(self.handle))?;
         let count = batch.changes.len() as u64;
         let sync = self.sync_sends;
+        if !sync && sessions.has_room() {
+            // Asynchronous channelSendOptions with room in the queue (the usual case): the
+            // machine applies the changes on this thread and queues the messages; no wait.
+            let applied = sessions.apply_local(&batch.context, &batch.session_id, batch.changes);
+            return self.applied(applied.map_err(Some), count);
+        }
         let applied = runtime.block_on(async {
             // Back-pressure from slow members waits here, unbounded by APPLY_TIMEOUT: the
             // change must not be dropped for it (the queue drains as the sender times out or
@@ -255,17 +261,22 @@ impl Node {
             })
             .await
         });
+        self.applied(applied.map_or(Err(None), |r| r.map_err(Some)), count)
+    }
+
+    /// Counts the outcome of one [`Node::submit`] (`Err(None)`: it took over [`APPLY_TIMEOUT`]).
+    fn applied(&self, applied: Result<(), Option<tribes::session::SessionError>>, count: u64) -> Result<(), NodeError> {
         match applied {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 self.stats.changes.fetch_add(count, Ordering::Relaxed);
                 self.stats.processed.fetch_add(1, Ordering::Release);
                 Ok(())
             }
-            Ok(Err(e)) => {
+            Err(Some(e)) => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
                 Err(NodeError::Refused(e))
             }
-            Err(_) => Err(NodeError::Timeout(APPLY_TIMEOUT)),
+            Err(None) => Err(NodeError::Timeout(APPLY_TIMEOUT)),
         }
     }
 

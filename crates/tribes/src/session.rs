@@ -1,5 +1,5 @@
 //! The session service: the `tribes-proto` DeltaManager machine ([`DeltaManager`]) driven by a
-//! task that owns the clock, reads the channel's incoming messages and sends what the machine
+//! task that keeps the clock, reads the channel's incoming messages and sends what the machine
 //! asks for through the [`GroupChannel`] (Tomcat's `SimpleTcpCluster` + `ClusterSessionListener` +
 //! one `DeltaManager` per held context).
 //!
@@ -17,8 +17,11 @@
 //!   machine starts (asks `members[0]` for state) `member_wait` after the service starts, or at
 //!   once if members are known by then. Until it starts, incoming messages wait in the channel's
 //!   queue.
-//! - Local changes come through [`SessionService::apply`] (the control socket, later the Java
-//!   bridge).
+//! - Local changes come through [`SessionService::apply`] (the control socket) or
+//!   [`SessionService::apply_local`] (the Java bridge, on the request's thread). The machine sits
+//!   behind one lock that the task takes for each input and a local apply takes for its changes:
+//!   a request end hands its changes to the machine and queues the messages without a hop to the
+//!   task and back.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -78,14 +81,6 @@ struct ServiceCounters {
 }
 
 enum Command {
-    Apply {
-        context: String,
-        session_id: String,
-        changes: Vec<LocalChange>,
-        reply: oneshot::Sender<Result<(), SessionError>>,
-    },
-    /// Answered once every send queued before it (in the ordered queue) has completed.
-    Flush { reply: oneshot::Sender<()> },
     /// Holds a context from now on and asks a member for its state (a webapp started after the
     /// node); answered with false when it was held already.
     AddContext { context: String, reply: oneshot::Sender<bool> },
@@ -132,6 +127,10 @@ pub struct SessionService {
     stats: Arc<ManagerStats>,
     counters: Arc<ServiceCounters>,
     commands: mpsc::Sender<Command>,
+    /// The machine and what feeds it: locked by the service's task for each input, and by the
+    /// caller of [`SessionService::apply_local`] (a Tomcat request thread applies its own
+    /// changes, with no hop to the task and back).
+    shared: Arc<Shared>,
     listeners: broadcast::Sender<ListenerEvent>,
     state: watch::Receiver<HashMap<String, StateStatus>>,
     backlog: Arc<Backlog>,
@@ -182,10 +181,13 @@ impl SessionService {
             results: results_tx,
             state_asked: HashMap::new(),
             state: state_tx,
+            runtime: tokio::runtime::Handle::current(),
         };
+        let shared = Arc::new(Shared { runner: Mutex::new(runner), rearm: tokio::sync::Notify::new() });
         let start_at = tokio::time::Instant::now() + config.member_wait;
+        let task_shared = shared.clone();
         let task = tokio::spawn(async move {
-            runner.run(incoming, member_events, commands_rx, results_rx, stop_rx, start_at).await;
+            run(task_shared, incoming, member_events, commands_rx, results_rx, stop_rx, start_at).await;
             // The ordered queue closes with the runner; the sender finishes what is queued.
             let _ = sender.await;
         });
@@ -194,6 +196,7 @@ impl SessionService {
             stats,
             counters,
             commands,
+            shared,
             listeners,
             state,
             backlog,
@@ -214,11 +217,29 @@ impl SessionService {
     pub async fn apply(&self, context: &str, session_id: &str, changes: Vec<LocalChange>) -> Result<(), SessionError> {
         // Back-pressure: while the members take our messages slower than we make them.
         self.wait_for_room().await;
-        let (reply, answer) = oneshot::channel();
-        let command =
-            Command::Apply { context: context.to_string(), session_id: session_id.to_string(), changes, reply };
-        self.commands.send(command).await.map_err(|_| SessionError::Stopped)?;
-        answer.await.unwrap_or(Err(SessionError::Stopped))
+        self.apply_local(context, session_id, changes)
+    }
+
+    /// [`SessionService::apply`] on the caller's thread, without waiting for room: the machine
+    /// applies the changes and queues its messages before this returns (a Tomcat request thread
+    /// calls it when [`SessionService::has_room`]; nothing here waits on the network).
+    pub fn apply_local(&self, context: &str, session_id: &str, changes: Vec<LocalChange>) -> Result<(), SessionError> {
+        let mut runner = self.shared.lock();
+        let before = runner.machine.poll_timeout();
+        let result = runner.machine.handle_local(context, session_id, changes, now());
+        runner.drain();
+        let after = runner.machine.poll_timeout();
+        drop(runner);
+        // The task sleeps until the machine's next deadline: wake it if this one is earlier.
+        if after.is_some_and(|a| before.is_none_or(|b| a < b)) {
+            self.shared.rearm.notify_one();
+        }
+        result
+    }
+
+    /// Whether the ordered queue holds at most [`ORDERED_QUEUE_BYTES`] now.
+    pub fn has_room(&self) -> bool {
+        self.backlog.bytes.load(Ordering::Acquire) <= ORDERED_QUEUE_BYTES
     }
 
     /// Returns once the ordered queue holds at most [`ORDERED_QUEUE_BYTES`] (at once when it
@@ -392,93 +413,116 @@ struct Runner {
     state_asked: HashMap<String, tokio::time::Instant>,
     /// Each held context's state wait, for whoever waits on it (the Java bridge's start).
     state: watch::Sender<HashMap<String, StateStatus>>,
+    /// Where sends with a result are spawned (the machine also runs on callers' threads).
+    runtime: tokio::runtime::Handle,
+}
+
+/// The runner, shared by the service's task and [`SessionService::apply_local`].
+struct Shared {
+    runner: Mutex<Runner>,
+    /// Wakes the task to compute its next deadline again (a local apply set an earlier one).
+    rearm: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// The runner; held for one input and its outputs, never across an await. A panic while it
+    /// was held left the machine as the panic left it: the lock is taken anyway.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Runner> {
+        self.runner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The service's task: feeds the machine its inputs (messages, membership, commands, send
+/// results, deadlines) one at a time, each under the runner's lock, and sends what it outputs.
+async fn run(
+    shared: Arc<Shared>,
+    mut incoming: mpsc::Receiver<Incoming>,
+    mut member_events: broadcast::Receiver<MembershipEvent>,
+    mut commands: mpsc::Receiver<Command>,
+    mut results: mpsc::UnboundedReceiver<(SendToken, Result<(), String>)>,
+    mut stop: oneshot::Receiver<()>,
+    start_at: tokio::time::Instant,
+) {
+    let mut started = false;
+    {
+        let mut r = shared.lock();
+        let ids = r.member_ids();
+        r.machine.handle_members(ids, now());
+        if !r.members.is_empty() {
+            r.start();
+            started = true;
+        }
+        r.drain();
+    }
+    let mut events_open = true;
+    let mut incoming_open = true;
+    let mut commands_open = true;
+    loop {
+        let deadline = if started {
+            shared.lock().machine.poll_timeout().map(tokio::time::Instant::from_std)
+        } else {
+            Some(start_at)
+        };
+        tokio::select! {
+            _ = &mut stop => {
+                let mut r = shared.lock();
+                r.machine.handle_stop(now());
+                r.drain();
+                r.close();
+                return;
+            }
+            e = member_events.recv(), if events_open => match e {
+                Ok(event) => {
+                    let mut r = shared.lock();
+                    r.member_event(event);
+                    let ids = r.member_ids();
+                    r.machine.handle_members(ids, now());
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "session service lagged behind the membership events");
+                }
+                Err(broadcast::error::RecvError::Closed) => events_open = false,
+            },
+            Some(message) = incoming.recv(), if started && incoming_open => shared.lock().incoming(message),
+            c = commands.recv(), if commands_open => match c {
+                Some(Command::AddContext { context, reply }) => {
+                    let mut r = shared.lock();
+                    let added = !r.machine.store().has_context(&context);
+                    if added {
+                        r.state.send_modify(|m| {
+                            m.insert(context.clone(), StateStatus::NotAsked);
+                        });
+                        // Asks for state at once if the machine runs, else at its start.
+                        r.machine.add_context(&context, now());
+                    }
+                    let _ = reply.send(added);
+                }
+                None => commands_open = false,
+            },
+            Some((token, result)) = results.recv() => shared.lock().machine.handle_send_result(token, result, now()),
+            _ = shared.rearm.notified() => {}
+            _ = sleep_until(deadline) => {
+                let mut r = shared.lock();
+                if started {
+                    r.machine.handle_timeout(now());
+                } else {
+                    r.start();
+                    started = true;
+                }
+            }
+        }
+        if incoming.is_closed() && incoming.is_empty() {
+            incoming_open = false;
+        }
+        shared.lock().drain();
+    }
 }
 
 impl Runner {
-    async fn run(
-        mut self,
-        mut incoming: mpsc::Receiver<Incoming>,
-        mut member_events: broadcast::Receiver<MembershipEvent>,
-        mut commands: mpsc::Receiver<Command>,
-        mut results: mpsc::UnboundedReceiver<(SendToken, Result<(), String>)>,
-        mut stop: oneshot::Receiver<()>,
-        start_at: tokio::time::Instant,
-    ) {
-        self.machine.handle_members(self.member_ids(), now());
-        let mut started = false;
-        if !self.members.is_empty() {
-            self.start();
-            started = true;
-        }
-        self.drain();
-        let mut events_open = true;
-        let mut incoming_open = true;
-        let mut commands_open = true;
-        loop {
-            let deadline =
-                if started { self.machine.poll_timeout().map(tokio::time::Instant::from_std) } else { Some(start_at) };
-            tokio::select! {
-                _ = &mut stop => {
-                    self.machine.handle_stop(now());
-                    self.drain();
-                    return;
-                }
-                e = member_events.recv(), if events_open => match e {
-                    Ok(event) => {
-                        self.member_event(event);
-                        self.machine.handle_members(self.member_ids(), now());
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "session service lagged behind the membership events");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => events_open = false,
-                },
-                Some(message) = incoming.recv(), if started && incoming_open => self.incoming(message),
-                c = commands.recv(), if commands_open => match c {
-                    Some(Command::Apply { context, session_id, changes, reply }) => {
-                        let r = self.machine.handle_local(&context, &session_id, changes, now());
-                        let _ = reply.send(r);
-                    }
-                    Some(Command::Flush { reply }) => {
-                        // Behind what the machine queued so far (drained after every command).
-                        self.drain();
-                        let barrier = Job {
-                            destinations: Vec::new(),
-                            payload: Payload::Bytes(Bytes::new()),
-                            options: SendOptions::default(),
-                            event: String::new(),
-                            done: Some(reply),
-                        };
-                        let _ = self.ordered.send(barrier);
-                    }
-                    Some(Command::AddContext { context, reply }) => {
-                        let added = !self.machine.store().has_context(&context);
-                        if added {
-                            self.state.send_modify(|m| {
-                                m.insert(context.clone(), StateStatus::NotAsked);
-                            });
-                            // Asks for state at once if the machine runs, else at its start.
-                            self.machine.add_context(&context, now());
-                        }
-                        let _ = reply.send(added);
-                    }
-                    None => commands_open = false,
-                },
-                Some((token, result)) = results.recv() => self.machine.handle_send_result(token, result, now()),
-                _ = sleep_until(deadline) => {
-                    if started {
-                        self.machine.handle_timeout(now());
-                    } else {
-                        self.start();
-                        started = true;
-                    }
-                }
-            }
-            if incoming.is_closed() && incoming.is_empty() {
-                incoming_open = false;
-            }
-            self.drain();
-        }
+    /// Ends the ordered queue (the ordered task sends what it holds, then ends): nothing is
+    /// queued after the stop, even by a late [`SessionService::apply_local`].
+    fn close(&mut self) {
+        self.ordered = mpsc::unbounded_channel().0;
     }
 
     /// Starts the machine, asking `members[0]` for state only if it has been running longer than
@@ -620,7 +664,7 @@ impl Runner {
             }
             Some(token) => {
                 let (channel, results, counters) = (self.channel.clone(), self.results.clone(), self.counters.clone());
-                tokio::spawn(async move {
+                self.runtime.spawn(async move {
                     let result = if destinations.is_empty() {
                         Err("the member left".to_string())
                     } else {
@@ -646,7 +690,7 @@ impl Runner {
         let frame = self.state_frame(&slice, options);
         let encoded_ms = started.elapsed().as_millis() as u64;
         let (sender, results, counters) = (self.channel.clone(), self.results.clone(), self.counters.clone());
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let len = frame.len();
             let result = if destinations.is_empty() {
                 Err("the member left".to_string())
@@ -821,7 +865,19 @@ impl SessionService {
     /// Tomcat's ReplicationValve waits for its send.
     pub async fn flush(&self) -> Result<(), SessionError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Flush { reply }).await.map_err(|_| SessionError::Stopped)?;
+        {
+            let mut r = self.shared.lock();
+            // Behind what the machine queued so far.
+            r.drain();
+            let barrier = Job {
+                destinations: Vec::new(),
+                payload: Payload::Bytes(Bytes::new()),
+                options: SendOptions::default(),
+                event: String::new(),
+                done: Some(reply),
+            };
+            let _ = r.ordered.send(barrier);
+        }
         answer.await.map_err(|_| SessionError::Stopped)
     }
 }
