@@ -349,14 +349,9 @@ public class TribesdManager extends ClusterManagerBase {
     private void attributeEvent(Context context, ListenerEvents.Event e) {
         Object[] listeners = context.getApplicationEventListeners();
         boolean attributeListeners = has(listeners, HttpSessionAttributeListener.class);
-        java.util.List<byte[]> values = new java.util.ArrayList<>(2);
-        if (e.value != null) {
-            values.add(e.value);
-        }
-        if (e.old != null) {
-            values.add(e.old);
-        }
-        if (!attributeListeners && !anyBindingListener(values)) {
+        boolean valueBinds = e.value != null && anyBindingListener(java.util.Collections.singletonList(e.value));
+        boolean oldBinds = e.old != null && anyBindingListener(java.util.Collections.singletonList(e.old));
+        if (!attributeListeners && !valueBinds && !oldBinds) {
             return;
         }
         Session s = snapshot(e.id);
@@ -364,9 +359,14 @@ public class TribesdManager extends ClusterManagerBase {
             return;
         }
         HttpSession session = s.getSession();
-        // The value the event carries (a later change may already be in the node's copy).
-        Object value = e.value == null ? null : read(e.id, "attribute " + e.name, e.value);
-        Object old = e.old == null ? null : read(e.id, "attribute " + e.name + " (replaced value)", e.old);
+        // The values the event carries (a later change may already be in the node's copy), each
+        // deserialized only when a listener gets it: attributeAdded the new value,
+        // attributeReplaced and attributeRemoved the old one, a binding listener itself.
+        boolean added = e.kind == ListenerEvents.ATTRIBUTE_ADDED;
+        Object value = e.value != null && (valueBinds || (attributeListeners && added))
+                ? read(e.id, "attribute " + e.name, e.value) : null;
+        Object old = e.old != null && (oldBinds || (attributeListeners && !added))
+                ? read(e.id, "attribute " + e.name + " (replaced value)", e.old) : null;
         if (value instanceof HttpSessionBindingListener) {
             ((HttpSessionBindingListener) value).valueBound(new HttpSessionBindingEvent(session, e.name, value));
         }
