@@ -19,6 +19,7 @@ import javax.servlet.http.HttpSessionIdListener;
 import javax.servlet.http.HttpSessionListener;
 
 import io.tribesd.tomcat.bridge.ChangeBatch;
+import io.tribesd.tomcat.bridge.JavaStreams;
 import io.tribesd.tomcat.bridge.ListenerEvents;
 import io.tribesd.tomcat.bridge.NativeBridge;
 import io.tribesd.tomcat.bridge.NativeLoader;
@@ -610,6 +611,13 @@ public class TribesdManager extends ClusterManagerBase {
 
     /** One value as a standalone Java stream; null (logged) when it cannot be serialized. */
     private byte[] serialize(String sessionId, String what, Object value) {
+        if (value instanceof String) {
+            // The most common value, written without an ObjectOutputStream (same bytes).
+            byte[] b = JavaStreams.string((String) value);
+            if (b != null) {
+                return b;
+            }
+        }
         try {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream(128);
             try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
