@@ -9,7 +9,6 @@
 //! (`OptionalDataException` when `readObject` finds unread primitive data).
 
 use crate::model::{Content, Value};
-use crate::mutf8::Mutf8;
 
 /// What a [`DataReader`] could not read.
 #[non_exhaustive]
@@ -104,56 +103,6 @@ impl<'a> DataReader<'a> {
         Ok(())
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DataError> {
-        let mut b = [0u8; N];
-        self.read_exact(&mut b)?;
-        Ok(b)
-    }
-
-    pub fn read_u8(&mut self) -> Result<u8, DataError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    pub fn read_bool(&mut self) -> Result<bool, DataError> {
-        Ok(self.read_u8()? != 0)
-    }
-
-    pub fn read_i16(&mut self) -> Result<i16, DataError> {
-        Ok(i16::from_be_bytes(self.array()?))
-    }
-
-    pub fn read_u16(&mut self) -> Result<u16, DataError> {
-        Ok(u16::from_be_bytes(self.array()?))
-    }
-
-    pub fn read_i32(&mut self) -> Result<i32, DataError> {
-        Ok(i32::from_be_bytes(self.array()?))
-    }
-
-    pub fn read_i64(&mut self) -> Result<i64, DataError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    pub fn read_f32(&mut self) -> Result<f32, DataError> {
-        Ok(f32::from_bits(u32::from_be_bytes(self.array()?)))
-    }
-
-    pub fn read_f64(&mut self) -> Result<f64, DataError> {
-        Ok(f64::from_bits(u64::from_be_bytes(self.array()?)))
-    }
-
-    /// `readUTF`.
-    pub fn read_utf(&mut self) -> Result<Mutf8, DataError> {
-        let len = usize::from(self.read_u16()?);
-        let mut bytes = vec![0; len.min(self.remaining_data())];
-        if bytes.len() < len {
-            self.settle();
-            return Err(DataError::EndOfData { wanted: len - bytes.len(), index: self.index });
-        }
-        self.read_exact(&mut bytes)?;
-        Mutf8::from_bytes(bytes).map_err(|_| DataError::BadUtf { index: self.index })
-    }
-
     /// `readObject`: the next value, which must come before any unread primitive data.
     pub fn read_value(&mut self) -> Result<&'a Value, DataError> {
         let remaining = self.remaining_data();
@@ -172,6 +121,67 @@ impl<'a> DataReader<'a> {
         }
     }
 }
+
+crate::data::primitive_reads!(DataReader<'_>);
+
+/// `readByte`, `readBoolean`, `readShort`, ... for a reader with a `read_exact`.
+macro_rules! primitive_reads {
+    ($reader:ty) => {
+        impl $reader {
+            fn array<const N: usize>(&mut self) -> Result<[u8; N], $crate::data::DataError> {
+                let mut b = [0u8; N];
+                self.read_exact(&mut b)?;
+                Ok(b)
+            }
+
+            pub fn read_u8(&mut self) -> Result<u8, $crate::data::DataError> {
+                Ok(self.array::<1>()?[0])
+            }
+
+            pub fn read_bool(&mut self) -> Result<bool, $crate::data::DataError> {
+                Ok(self.read_u8()? != 0)
+            }
+
+            pub fn read_i16(&mut self) -> Result<i16, $crate::data::DataError> {
+                Ok(i16::from_be_bytes(self.array()?))
+            }
+
+            pub fn read_u16(&mut self) -> Result<u16, $crate::data::DataError> {
+                Ok(u16::from_be_bytes(self.array()?))
+            }
+
+            pub fn read_i32(&mut self) -> Result<i32, $crate::data::DataError> {
+                Ok(i32::from_be_bytes(self.array()?))
+            }
+
+            pub fn read_i64(&mut self) -> Result<i64, $crate::data::DataError> {
+                Ok(i64::from_be_bytes(self.array()?))
+            }
+
+            pub fn read_f32(&mut self) -> Result<f32, $crate::data::DataError> {
+                Ok(f32::from_bits(u32::from_be_bytes(self.array()?)))
+            }
+
+            pub fn read_f64(&mut self) -> Result<f64, $crate::data::DataError> {
+                Ok(f64::from_bits(u64::from_be_bytes(self.array()?)))
+            }
+
+            /// `readUTF`.
+            pub fn read_utf(&mut self) -> Result<$crate::mutf8::Mutf8, $crate::data::DataError> {
+                let len = usize::from(self.read_u16()?);
+                let mut bytes = vec![0; len.min(self.remaining_data())];
+                if bytes.len() < len {
+                    self.settle();
+                    return Err($crate::data::DataError::EndOfData { wanted: len - bytes.len(), index: self.index });
+                }
+                self.read_exact(&mut bytes)?;
+                $crate::mutf8::Mutf8::from_bytes(bytes)
+                    .map_err(|_| $crate::data::DataError::BadUtf { index: self.index })
+            }
+        }
+    };
+}
+pub(crate) use primitive_reads;
 
 #[cfg(test)]
 mod tests {

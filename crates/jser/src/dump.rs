@@ -1,8 +1,8 @@
-//! A readable listing of a [`Stream`], one line per grammar element, for logs and the command
+//! A readable listing of a [`Tree`], one line per grammar element, for logs and the command
 //! line.
 //!
 //! Spec: the element names of JOSS ch. 6.4.1. Items are shown as `#n` (their index in
-//! [`Stream::items`]); a reference shows `-> #n` and is not expanded, so the listing is as long
+//! [`Tree::items`]); a reference shows `-> #n` and is not expanded, so the listing is as long
 //! as the stream, whatever the sharing.
 
 use std::fmt::Write;
@@ -12,7 +12,7 @@ use crate::mutf8::Mutf8;
 
 const MAX_BYTES_SHOWN: usize = 32;
 
-impl Stream {
+impl Tree {
     /// The listing: each top-level content with its nested values indented below it.
     pub fn dump(&self) -> String {
         let mut d = Dumper { s: self, out: String::new() };
@@ -24,7 +24,7 @@ impl Stream {
 }
 
 struct Dumper<'a> {
-    s: &'a Stream,
+    s: &'a Tree,
     out: String,
 }
 

@@ -104,7 +104,7 @@ pub enum ParseErrorKind {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
-    /// A [`crate::Value`] names an item that is not in [`crate::Stream::items`].
+    /// A [`crate::Value`] names an item that is not in [`crate::Tree::items`].
     #[error("item {0} does not exist")]
     NoSuchItem(u32),
     /// A [`crate::Value::Ref`] to an item not written since the last reset.

@@ -9,7 +9,7 @@
 //! ([`ClassObj`]), `exception` ([`Value::Exception`]), `reset` ([`Content::Reset`]).
 //!
 //! Everything that receives a handle (`newHandle` in the grammar) is an [`Item`] in
-//! [`Stream::items`], in the order the handles were assigned. The place where an item is written
+//! [`Tree::items`], in the order the handles were assigned. The place where an item is written
 //! in full holds [`Value::New`]; a `TC_REFERENCE` to it holds [`Value::Ref`]. Handle numbers are
 //! not stored: a writer assigns them as it goes (`0x7E0000` up, back to `0x7E0000` after
 //! `TC_RESET` and around `TC_EXCEPTION`), which is what makes values movable between streams.
@@ -20,7 +20,7 @@
 use crate::constants::*;
 use crate::mutf8::Mutf8;
 
-/// Index of an [`Item`] in [`Stream::items`].
+/// Index of an [`Item`] in [`Tree::items`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ItemId(pub u32);
 
@@ -30,9 +30,10 @@ impl ItemId {
     }
 }
 
-/// A whole stream: `stream := magic version contents`.
+/// A whole stream as a tree: `stream := magic version contents`. What a [`Stream`](crate::Stream)
+/// dereferences to, and what models built by hand are.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Stream {
+pub struct Tree {
     /// The top-level `content*`, in order.
     pub contents: Vec<Content>,
     /// Every item that received a handle, in handle-assignment order.
@@ -502,10 +503,10 @@ pub fn array_component_class(name: &str) -> Option<&str> {
     rest.strip_prefix('L')?.strip_suffix(';')
 }
 
-impl Stream {
+impl Tree {
     /// A stream with no contents.
     pub fn new() -> Self {
-        Stream::default()
+        Tree::default()
     }
 
     pub fn item(&self, id: ItemId) -> Option<&Item> {
@@ -599,7 +600,7 @@ impl Stream {
         chain
     }
 
-    /// [`Stream::class_chain`] appended to `out` (superclass first).
+    /// [`Tree::class_chain`] appended to `out` (superclass first).
     pub(crate) fn push_class_chain(&self, desc: ItemId, out: &mut Vec<ItemId>) {
         let base = out.len();
         let mut cur = Some(desc);

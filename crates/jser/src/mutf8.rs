@@ -227,13 +227,52 @@ pub fn encoded_len(s: &str) -> usize {
         .sum()
 }
 
+/// The text of raw modified UTF-8 bytes, as [`Mutf8::to_string_lossy`] gives it.
+pub(crate) fn lossy(b: &[u8]) -> String {
+    if b.iter().all(|&b| b != 0 && b < 0x80) {
+        return String::from_utf8(b.to_vec()).expect("ASCII is UTF-8");
+    }
+    Mutf8(Repr::Owned(b.to_vec())).to_string_lossy()
+}
+
 /// Checks bytes as `readUTFBody` does: 1-byte `0xxxxxxx`, 2-byte `110xxxxx 10xxxxxx`, 3-byte
 /// `1110xxxx 10xxxxxx 10xxxxxx`; anything else, or a sequence cut by the end, is an error.
+#[inline]
 pub fn validate(b: &[u8]) -> Result<(), Mutf8Error> {
-    if b.is_ascii() {
+    if is_ascii(b) {
         // The common case: every byte is a 1-byte sequence.
         return Ok(());
     }
+    validate_mixed(b)
+}
+
+/// Whether every byte is below 0x80, by words (strings in streams are mostly short: no call,
+/// no byte loop).
+#[inline]
+fn is_ascii(b: &[u8]) -> bool {
+    let n = b.len();
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+    let high = if n >= 8 {
+        let mut acc = word(n - 8);
+        let mut i = 0;
+        while i + 8 <= n {
+            acc |= word(i);
+            i += 8;
+        }
+        acc
+    } else if n >= 4 {
+        u64::from(half(0) | half(n - 4))
+    } else if n > 0 {
+        u64::from(b[0] | b[n / 2] | b[n - 1])
+    } else {
+        0
+    };
+    high & 0x8080_8080_8080_8080 == 0
+}
+
+#[inline(never)]
+fn validate_mixed(b: &[u8]) -> Result<(), Mutf8Error> {
     let mut i = 0;
     while i < b.len() {
         // ASCII runs (the common case) eight bytes at a time.
@@ -298,5 +337,17 @@ mod tests {
         assert_eq!(validate(&[0xC3, 0x41]), Err(Mutf8Error { at: 0 }));
         // Java accepts a raw NUL byte and overlong forms; so do we.
         assert_eq!(validate(&[0x00, 0xC0, 0x80, 0xE0, 0x80, 0x80]), Ok(()));
+    }
+
+    #[test]
+    fn a_lone_high_byte_is_found_at_every_length_and_position() {
+        for len in 0..40 {
+            assert_eq!(validate(&vec![b'a'; len]), Ok(()), "{len}");
+            for at in 0..len {
+                let mut b = vec![b'a'; len];
+                b[at] = 0xFF;
+                assert_eq!(validate(&b), Err(Mutf8Error { at }), "{len} {at}");
+            }
+        }
     }
 }

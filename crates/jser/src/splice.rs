@@ -14,12 +14,13 @@ use std::collections::HashMap;
 
 use crate::error::SpliceError;
 use crate::filter::Limits;
+use crate::flat::Stream;
 use crate::model::*;
 
 /// Copies items from one stream into another in write order.
 struct Copier<'a> {
-    src: &'a Stream,
-    dst: &'a mut Stream,
+    src: &'a Tree,
+    dst: &'a mut Tree,
     map: HashMap<ItemId, ItemId>,
     depth: usize,
     max_depth: usize,
@@ -159,12 +160,12 @@ impl Copier<'_> {
     }
 }
 
-impl Stream {
+impl Tree {
     /// Copies `value` of `from`, with every item it reaches, into this stream's items and
     /// returns the copy, to be placed once in this stream's contents or inside one of its items.
     /// Items that `from` wrote before `value` are copied too and written in full where the copy
     /// first uses them. Each call copies afresh: two imports do not share items.
-    pub fn import(&mut self, from: &Stream, value: &Value) -> Result<Value, SpliceError> {
+    pub fn import(&mut self, from: &Tree, value: &Value) -> Result<Value, SpliceError> {
         Copier { src: from, dst: self, map: HashMap::new(), depth: 0, max_depth: Limits::default().max_depth }
             .value(value)
     }
@@ -172,21 +173,21 @@ impl Stream {
 
 /// One value of `stream` as a standalone model: a stream holding just that value, with the
 /// class descriptors and other items it refers to written inline and handles renumbered.
-pub fn extract_model(stream: &Stream, value: &Value, max_depth: usize) -> Result<Stream, SpliceError> {
-    let mut out = Stream::new();
+pub fn extract_model(stream: &Tree, value: &Value, max_depth: usize) -> Result<Stream, SpliceError> {
+    let mut out = Tree::new();
     let v = Copier { src: stream, dst: &mut out, map: HashMap::new(), depth: 0, max_depth }.value(value)?;
     out.contents.push(Content::Value(v));
-    Ok(out)
+    Ok(out.into())
 }
 
 /// One value of `stream` as a standalone stream (header and one value), as a fresh
 /// `ObjectOutputStream` would write it: the value's own bytes with the descriptors and objects
 /// it refers to written inline and handles renumbered from `0x7E0000`.
-pub fn extract(stream: &Stream, value: &Value) -> Result<Vec<u8>, SpliceError> {
+pub fn extract(stream: &Tree, value: &Value) -> Result<Vec<u8>, SpliceError> {
     Ok(extract_model(stream, value, Limits::default().max_depth)?.write()?)
 }
 
 /// Every top-level value of `stream` as a standalone stream, in order.
-pub fn extract_all(stream: &Stream) -> Result<Vec<Vec<u8>>, SpliceError> {
+pub fn extract_all(stream: &Tree) -> Result<Vec<Vec<u8>>, SpliceError> {
     stream.values().map(|v| extract(stream, v)).collect()
 }

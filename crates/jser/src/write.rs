@@ -1,4 +1,4 @@
-//! The writer: [`Stream`] to bytes, and [`ObjectWriter`], which builds a stream the way
+//! The writer: [`Tree`] to bytes, and [`ObjectWriter`], which builds a stream the way
 //! `java.io.ObjectOutputStream` does (primitive data buffered into block-data segments of up to
 //! 1024 bytes, values from models, standalone value streams spliced in, the objects Java shares
 //! by identity written once).
@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use crate::constants::*;
 use crate::error::{SpliceError, WriteError};
 use crate::filter::{Limits, ParseOptions};
+use crate::flat::Kind;
 use crate::model::*;
 use crate::mutf8::Mutf8;
 use crate::parse::parse_with;
@@ -52,9 +53,9 @@ const KEY_ENUM: u8 = b'E';
 const KEY_CLASS: u8 = b'K';
 const KEY_NAME: u8 = b'N';
 
-/// Writes the items of one [`Stream`], assigning handles from `base`.
+/// Writes the items of one [`Tree`], assigning handles from `base`.
 pub(crate) struct Emitter<'s, 'o> {
-    s: &'s Stream,
+    s: &'s Tree,
     out: &'o mut Vec<u8>,
     base: u32,
     /// Handles assigned since the last reset (relative to `base`).
@@ -119,7 +120,7 @@ impl Drop for Emitter<'_, '_> {
 }
 
 impl<'s, 'o> Emitter<'s, 'o> {
-    pub(crate) fn new(s: &'s Stream, out: &'o mut Vec<u8>, base: u32, max_depth: usize) -> Self {
+    pub(crate) fn new(s: &'s Tree, out: &'o mut Vec<u8>, base: u32, max_depth: usize) -> Self {
         let (mut slots, chains) = SCRATCH.try_with(|c| c.take()).unwrap_or_default();
         slots.clear();
         slots.resize(s.items.len(), (0, 0));
@@ -799,9 +800,9 @@ impl<'s, 'o> Emitter<'s, 'o> {
     }
 }
 
-impl Stream {
-    /// The stream's bytes. A stream parsed by [`crate::parse()`] writes exactly the bytes it was
-    /// parsed from.
+impl Tree {
+    /// The stream's bytes. The tree of a stream parsed by [`crate::parse()`] writes exactly the
+    /// bytes it was parsed from.
     pub fn write(&self) -> Result<Vec<u8>, WriteError> {
         // Items average about 24 bytes on the wire in session streams; reserving a little more up
         // front avoids regrowing.
@@ -967,7 +968,7 @@ impl ObjectWriter {
 
     /// `writeObject(String)` of a new string (`TC_STRING`, or `TC_LONGSTRING` over 65535 bytes).
     pub fn write_string(&mut self, s: &str) {
-        let mut model = Stream::new();
+        let mut model = Tree::new();
         let id = model.push(Item::String(JString::new(s)));
         self.emit(&model, &Value::New(id)).expect("a lone string always writes");
     }
@@ -1075,7 +1076,7 @@ impl ObjectWriter {
     /// earlier values' (see [`ObjectWriter`]), and handles continue from
     /// [`ObjectWriter::handles`]. Values containing `TC_EXCEPTION` cannot be written. On error
     /// nothing is written.
-    pub fn write_value(&mut self, stream: &Stream, value: &Value) -> Result<(), SpliceError> {
+    pub fn write_value(&mut self, stream: &Tree, value: &Value) -> Result<(), SpliceError> {
         let standalone = crate::splice::extract_model(stream, value, self.max_depth)?;
         let v = standalone.contents.first().and_then(|c| match c {
             Content::Value(v) => Some(v),
@@ -1090,12 +1091,35 @@ impl ObjectWriter {
     /// by identity referring to earlier values' (see [`ObjectWriter`]). Parsed with the default
     /// limits and no class filter; see [`ObjectWriter::embed_with`].
     pub fn embed(&mut self, standalone: &[u8]) -> Result<(), SpliceError> {
+        // A box as a fresh stream writes it (`Boolean`, `Integer`, `Long`: half the values of a
+        // session state) is `writeObject` of that box: no parse, and the box memory answers.
+        if let Some(b) = canonical_box(standalone) {
+            self.write_boxed(b);
+            return Ok(());
+        }
         self.embed_with(standalone, &ParseOptions::default())
     }
 
     /// [`ObjectWriter::embed`] with limits and a class filter for the embedded stream.
     pub fn embed_with(&mut self, standalone: &[u8], opts: &ParseOptions) -> Result<(), SpliceError> {
         let s = parse_with(standalone, opts)?;
+        // A lone null or string is written from the tape as it is (no tree is built): neither
+        // refers to anything, and Java shares no string written by `writeObject`.
+        if let Some(flat) = s.flat() {
+            match flat.tokens() {
+                [t] if t.kind == Kind::Null => {
+                    self.write_null();
+                    return Ok(());
+                }
+                [t] if t.kind == Kind::String => {
+                    self.flush();
+                    crate::flat::string(&mut self.out, flat.input(), t);
+                    self.handles += 1;
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
         let value = match s.contents.as_slice() {
             [Content::Value(v)] => v,
             other => {
@@ -1112,7 +1136,7 @@ impl ObjectWriter {
 
     /// Writes `v` of `s`, whose items are in write order; on error (or an aborted write) puts
     /// the writer back as it was.
-    fn emit(&mut self, s: &Stream, v: &Value) -> Result<(), SpliceError> {
+    fn emit(&mut self, s: &Tree, v: &Value) -> Result<(), SpliceError> {
         let (len, held) = (self.out.len(), self.block.len());
         self.flush();
         let start = self.out.len();
@@ -1210,11 +1234,36 @@ impl Boxed {
     }
 }
 
+/// The box a standalone stream holds, if it is exactly what a fresh `ObjectOutputStream` writes
+/// for `Boolean.valueOf` (value byte 0 or 1), `Integer.valueOf` or `Long.valueOf`.
+fn canonical_box(standalone: &[u8]) -> Option<Boxed> {
+    static PREFIXES: std::sync::OnceLock<[Vec<u8>; 3]> = std::sync::OnceLock::new();
+    let prefixes = PREFIXES.get_or_init(|| {
+        [(Boxed::Boolean(false), 1), (Boxed::Integer(0), 4), (Boxed::Long(0), 8)].map(|(b, n)| {
+            let mut out = Vec::new();
+            boxed_model(b).0.write_to(&mut out).expect("a box model writes");
+            out.truncate(out.len() - n);
+            out
+        })
+    });
+    let rest = |i: usize| standalone.strip_prefix(&prefixes[i][..]);
+    if let Some(&[v]) = rest(0) {
+        return (v <= 1).then_some(Boxed::Boolean(v == 1));
+    }
+    if let Some(v) = rest(1).and_then(|r| <[u8; 4]>::try_from(r).ok()) {
+        return Some(Boxed::Integer(i32::from_be_bytes(v)));
+    }
+    if let Some(v) = rest(2).and_then(|r| <[u8; 8]>::try_from(r).ok()) {
+        return Some(Boxed::Long(i64::from_be_bytes(v)));
+    }
+    None
+}
+
 /// A model holding one boxed value as a fresh `ObjectOutputStream` writes it.
-fn boxed_model(b: Boxed) -> (Stream, Value) {
-    let mut m = Stream::new();
+fn boxed_model(b: Boxed) -> (Tree, Value) {
+    let mut m = Tree::new();
     let field = |code: u8| vec![FieldDesc { type_code: code, name: Mutf8::encode("value"), class_name: None }];
-    let class = |m: &mut Stream, name: &str, uid: i64, fields: Vec<FieldDesc>| {
+    let class = |m: &mut Tree, name: &str, uid: i64, fields: Vec<FieldDesc>| {
         m.push(Item::ClassDesc(ClassDesc::class(name, uid, SC_SERIALIZABLE, fields, Value::Null)))
     };
     let (desc, data) = match b {
@@ -1256,12 +1305,60 @@ mod tests {
         "aced0005737200116a6176612e6c616e672e496e746567657212e2a0a4f781873802000149000576616c7565787200106a6176612e6c616e672e4e756d62657286ac951d0b94e08b020000787000000000"
     );
 
-    fn integer_object(s: &mut Stream, class: Value, v: i32) -> Value {
+    fn integer_object(s: &mut Tree, class: Value, v: i32) -> Value {
         let data = vec![
             ClassData { values: vec![], annotation: None },
             ClassData { values: vec![FieldValue::Prim(Prim::Int(v))], annotation: None },
         ];
         Value::New(s.push(Item::Object(Object { class, data: ObjectData::Serial(data) })))
+    }
+
+    #[test]
+    fn embedding_from_the_tape_writes_what_the_tree_path_writes() {
+        let values: Vec<Vec<u8>> = {
+            let mut v = Vec::new();
+            for f in [
+                &(|w: &mut ObjectWriter| w.write_integer(7)) as &dyn Fn(&mut ObjectWriter),
+                &|w| w.write_integer(100_000),
+                &|w| w.write_long(-3),
+                &|w| w.write_long(1 << 40),
+                &|w| w.write_boolean(true),
+                &|w| w.write_boolean(false),
+                &|w| w.write_string("a string"),
+                &|w| w.write_string(&"x".repeat(70_000)),
+                &|w| w.write_null(),
+            ] {
+                let mut w = ObjectWriter::new();
+                f(&mut w);
+                v.push(w.finish());
+            }
+            v
+        };
+        // Every order of pairs, and the whole list twice: the fast paths (boxes, strings, null)
+        // against the general path over the tree.
+        let mut sequences: Vec<Vec<&[u8]>> = Vec::new();
+        for a in &values {
+            for b in &values {
+                sequences.push(vec![a, b, a, &INTEGER_0]);
+            }
+        }
+        sequences.push(values.iter().chain(values.iter()).map(Vec::as_slice).collect());
+        for seq in sequences {
+            let mut fast = ObjectWriter::new();
+            let mut slow = ObjectWriter::new();
+            for v in &seq {
+                fast.write_i32(1);
+                slow.write_i32(1);
+                fast.embed(v).unwrap();
+                let s = parse(v).unwrap();
+                slow.emit(s.tree(), s.values().next().unwrap()).unwrap();
+            }
+            assert_eq!(fast.finish(), slow.finish());
+        }
+        assert!(canonical_box(&INTEGER_0).is_some());
+        let mut odd = INTEGER_0.to_vec();
+        odd.push(0);
+        assert!(canonical_box(&odd).is_none());
     }
 
     #[test]
@@ -1296,7 +1393,7 @@ mod tests {
     fn distinct_objects_inside_one_value_stay_distinct() {
         // new Object[] { new Integer(5), new Integer(5) }: two objects in Java, so two here; a
         // later Integer.valueOf(5) refers to the first (the first cached box written).
-        let mut s = Stream::new();
+        let mut s = Tree::new();
         let array =
             s.push(Item::ClassDesc(ClassDesc::class("[Ljava.lang.Object;", 1, SC_SERIALIZABLE, vec![], Value::Null)));
         let (m, _) = boxed_model(Boxed::Integer(5));
@@ -1327,7 +1424,7 @@ mod tests {
 
     #[test]
     fn a_value_that_fails_to_write_leaves_the_writer_as_it_was() {
-        let mut s = Stream::new();
+        let mut s = Tree::new();
         let fields = vec![FieldDesc { type_code: b'I', name: "a".into(), class_name: None }];
         let desc = s.push(Item::ClassDesc(ClassDesc::class("X", 1, SC_SERIALIZABLE, fields, Value::Null)));
         let data = vec![ClassData { values: vec![FieldValue::Prim(Prim::Long(1))], annotation: None }];
@@ -1376,8 +1473,9 @@ mod tests {
                 }
             }
             assert_eq!(fast.handles(), slow.handles());
+            // Five cache objects of the list, and Integer.valueOf(0), which `embed` writes as a box.
             let learnt = fast.boxes.cached.iter().flatten().count();
-            assert!(fast.boxes.desc[1..].iter().all(Option::is_some) && learnt == 5, "memory used: {:?}", fast.boxes);
+            assert!(fast.boxes.desc[1..].iter().all(Option::is_some) && learnt == 6, "memory used: {:?}", fast.boxes);
             if round == 1 {
                 fast.reset();
                 slow.reset();

@@ -70,7 +70,9 @@ fn every_java_stream_re_emits_byte_for_byte() {
     for (name, bytes) in &c.streams {
         let model = parse(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(&model.write().unwrap_or_else(|e| panic!("{name}: {e}")), bytes, "{name}");
+        assert_eq!(&model.tree().write().unwrap_or_else(|e| panic!("{name}: {e}")), bytes, "{name} (tree)");
         assert!(!model.dump().is_empty() || model.contents.is_empty(), "{name}");
+        jser::fuzzing::tape_matches_tree(bytes);
     }
 }
 
@@ -399,6 +401,7 @@ fn tomcat_session_messages_and_delta_requests_re_emit_for_every_release() {
         for (name, bytes) in &streams {
             let s = parse(bytes).unwrap_or_else(|e| panic!("{} {name}: {e}", t.version));
             assert_eq!(&s.write().unwrap(), bytes, "{} {name}", t.version);
+            jser::fuzzing::tape_matches_tree(bytes);
         }
 
         let s = parse(&streams["t.msg.delta"]).unwrap();

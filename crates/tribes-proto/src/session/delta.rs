@@ -6,7 +6,7 @@
 //! `writeInt` type, `writeInt` action, `writeUTF` name, `writeBoolean` hasValue and the value
 //! object. One stream: values share class descriptors and cached boxes with earlier values.
 
-use jser::{DataReader, ObjectWriter, ParseOptions};
+use jser::{ObjectWriter, ParseOptions, TapeReader};
 
 use super::value::{Rejected, Taken, ValueTaker};
 use super::{JavaValue, SessionCodecError};
@@ -254,11 +254,12 @@ impl DeltaRequest {
     pub fn decode(bytes: &[u8], opts: &ParseOptions) -> Result<DecodedDelta, SessionCodecError> {
         let outer = ParseOptions { limits: opts.limits.clone(), filter: None };
         let s = jser::parse_with(bytes, &outer)?;
-        let mut r = DataReader::new(&s.contents);
+        let flat = super::value::tape(&s)?;
+        let mut r = TapeReader::new(flat);
         let session_id = r.read_utf()?.to_string_lossy();
         let record_all_actions = r.read_bool()?;
         let count = r.read_i32()?;
-        let mut taker = ValueTaker::new(&s, opts);
+        let mut taker = ValueTaker::new(flat, opts);
         let mut out = DecodedDelta {
             request: DeltaRequest {
                 session_id,

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use jser::constants::*;
-use jser::{ClassFilter, Elements, Item, Limits, Mutf8, ParseOptions, Value};
+use jser::{ClassFilter, Limits, Mutf8, ParseOptions};
 
 use super::SessionCodecError;
 
@@ -264,7 +264,7 @@ impl SessionMessage {
     pub fn new_session_id(&self) -> Result<String, SessionCodecError> {
         let payload = self.payload.as_ref().ok_or_else(|| SessionCodecError::Layout("no payload".into()))?;
         let s = jser::parse(payload)?;
-        let mut r = jser::DataReader::new(&s.contents);
+        let mut r = jser::TapeReader::new(super::value::tape(&s)?);
         Ok(r.read_utf()?.to_string_lossy())
     }
 
@@ -332,51 +332,52 @@ impl SessionMessage {
             .expect("constant pattern compiles")
         });
         let opts = ParseOptions { limits: limits.clone(), filter: Some(filter.clone()) };
-        let mut s = jser::parse_with(bytes, &opts)?;
-        let top = match s.values().collect::<Vec<_>>().as_slice() {
-            [v] => (*v).clone(),
-            other => {
-                return Err(SessionCodecError::Layout(format!("expected one object, found {} values", other.len())))
+        let s = jser::parse_with(bytes, &opts)?;
+        let flat = super::value::tape(&s)?;
+        let mut values = flat.values();
+        let top = match (values.next(), values.next()) {
+            (Some(v), None) => v,
+            _ => {
+                return Err(SessionCodecError::Layout(format!(
+                    "expected one object, found {} values",
+                    flat.values().count()
+                )))
             }
         };
-        if s.class_name_of(&top).as_deref() != Some(CLASS) {
+        if !top.class_is(CLASS) {
             return Err(SessionCodecError::Layout(format!(
                 "expected a {CLASS}, found {}",
-                s.class_name_of(&top).unwrap_or_else(|| "no object".into())
+                top.class_name().unwrap_or_else(|| "no object".into())
             )));
         }
         let missing = |f: &str| SessionCodecError::Layout(format!("{CLASS} without an expected {f} field"));
-        let field = |s: &jser::Stream, name: &str| s.field(&top, &format!("SessionMessageImpl.{name}")).cloned();
-        let event = field(&s, "mEvtType").and_then(|f| f.as_i32()).ok_or_else(|| missing("int mEvtType"))?;
-        let timestamp = field(&s, "serializationTimestamp")
+        let field = |name: &str| top.field(name);
+        let event =
+            field("SessionMessageImpl.mEvtType").and_then(|f| f.as_i32()).ok_or_else(|| missing("int mEvtType"))?;
+        let timestamp = field("SessionMessageImpl.serializationTimestamp")
             .and_then(|f| f.as_i64())
             .ok_or_else(|| missing("long serializationTimestamp"))?;
-        let timestamp_set =
-            field(&s, "timestampSet").and_then(|f| f.as_bool()).ok_or_else(|| missing("boolean timestampSet"))?;
-        let string = |s: &jser::Stream, name: &str| -> Result<Option<String>, SessionCodecError> {
-            let v = field(s, name).and_then(|f| f.as_value().cloned()).ok_or_else(|| missing(name))?;
-            match v {
-                Value::Null => Ok(None),
-                v => s.string(&v).map(Some).ok_or_else(|| SessionCodecError::Layout(format!("{name} is not a string"))),
+        let timestamp_set = field("SessionMessageImpl.timestampSet")
+            .and_then(|f| f.as_bool())
+            .ok_or_else(|| missing("boolean timestampSet"))?;
+        let string = |name: &str, qualified: &str| -> Result<Option<String>, SessionCodecError> {
+            let v = field(qualified).and_then(|f| f.as_value()).ok_or_else(|| missing(name))?;
+            if v.is_null() {
+                return Ok(None);
             }
+            v.string().map(Some).ok_or_else(|| SessionCodecError::Layout(format!("{name} is not a string")))
         };
-        let context = string(&s, "mContextName")?;
-        let session_id = string(&s, "mSessionID")?;
-        let unique_id = string(&s, "uniqueId")?;
+        let context = string("mContextName", "SessionMessageImpl.mContextName")?;
+        let session_id = string("mSessionID", "SessionMessageImpl.mSessionID")?;
+        let unique_id = string("uniqueId", "SessionMessageImpl.uniqueId")?;
         let payload =
-            match field(&s, "mSession").and_then(|f| f.as_value().cloned()).ok_or_else(|| missing("mSession"))? {
-                Value::Null => None,
-                v => {
-                    let id = v.item().ok_or_else(|| SessionCodecError::Layout("mSession is not a byte[]".into()))?;
-                    match s.items.get_mut(id.index()) {
-                        Some(Item::Array(a)) => match &mut a.elements {
-                            Elements::Byte(b) => Some(Bytes::from(std::mem::take(b))),
-                            _ => return Err(SessionCodecError::Layout("mSession is not a byte[]".into())),
-                        },
-                        _ => return Err(SessionCodecError::Layout("mSession is not a byte[]".into())),
-                    }
-                }
-            };
+            field("SessionMessageImpl.mSession").and_then(|f| f.as_value()).ok_or_else(|| missing("mSession"))?;
+        let payload = if payload.is_null() {
+            None
+        } else {
+            let b = payload.byte_array().ok_or_else(|| SessionCodecError::Layout("mSession is not a byte[]".into()))?;
+            Some(Bytes::copy_from_slice(b))
+        };
         Ok(SessionMessage {
             event: EventType::from_code(event),
             timestamp,

@@ -6,7 +6,7 @@
 //! principal flag (block data) and principal, the id, the two authentication notes (10.1/11.0;
 //! 9.0 only with `persistAuthenticationNotes`), the attributes and the replicated listeners.
 
-use jser::{DataReader, ObjectWriter, ParseOptions, Stream, Value};
+use jser::{ObjectWriter, ParseOptions, TapeField, TapeReader, TapeValue};
 
 use super::value::{Rejected, Taken, ValueTaker};
 use super::{JavaValue, SessionCodecError};
@@ -171,32 +171,31 @@ impl StateEncoder {
     }
 }
 
-/// The `(class name, "value" field)` of a JDK wrapper object, or a layout error naming `what`.
-fn boxed<'s>(s: &'s Stream, v: &Value, class: &str, what: &str) -> Result<&'s jser::FieldValue, SessionCodecError> {
-    let found = s.class_name_of(v);
-    if found.as_deref() != Some(class) {
+/// The `value` field of a JDK wrapper object of `class`, or a layout error naming `what`.
+fn boxed<'f>(v: TapeValue<'f>, class: &str, what: &str) -> Result<TapeField<'f>, SessionCodecError> {
+    if !v.class_is(class) {
         return Err(SessionCodecError::Layout(format!(
             "{what}: expected a {class}, found {}",
-            found.unwrap_or_else(|| if v.is_null() { "null".into() } else { "a non-object".into() })
+            v.class_name().unwrap_or_else(|| if v.is_null() { "null".into() } else { "a non-object".into() })
         )));
     }
-    s.field(v, "value").ok_or_else(|| SessionCodecError::Layout(format!("{what}: {class} without its value")))
+    v.field("value").ok_or_else(|| SessionCodecError::Layout(format!("{what}: {class} without its value")))
 }
 
-fn read_int(s: &Stream, v: &Value, what: &str) -> Result<i32, SessionCodecError> {
-    boxed(s, v, "java.lang.Integer", what)?
+fn read_int(v: TapeValue<'_>, what: &str) -> Result<i32, SessionCodecError> {
+    boxed(v, "java.lang.Integer", what)?
         .as_i32()
         .ok_or_else(|| SessionCodecError::Layout(format!("{what}: Integer value is not an int")))
 }
 
-fn read_long(s: &Stream, v: &Value, what: &str) -> Result<i64, SessionCodecError> {
-    boxed(s, v, "java.lang.Long", what)?
+fn read_long(v: TapeValue<'_>, what: &str) -> Result<i64, SessionCodecError> {
+    boxed(v, "java.lang.Long", what)?
         .as_i64()
         .ok_or_else(|| SessionCodecError::Layout(format!("{what}: Long value is not a long")))
 }
 
-fn read_boolean(s: &Stream, v: &Value, what: &str) -> Result<bool, SessionCodecError> {
-    boxed(s, v, "java.lang.Boolean", what)?
+fn read_boolean(v: TapeValue<'_>, what: &str) -> Result<bool, SessionCodecError> {
+    boxed(v, "java.lang.Boolean", what)?
         .as_bool()
         .ok_or_else(|| SessionCodecError::Layout(format!("{what}: Boolean value is not a boolean")))
 }
@@ -211,28 +210,29 @@ fn read_boolean(s: &Stream, v: &Value, what: &str) -> Result<bool, SessionCodecE
 pub fn decode_state(bytes: &[u8], opts: &ParseOptions) -> Result<DecodedState, SessionCodecError> {
     let outer = ParseOptions { limits: opts.limits.clone(), filter: None };
     let s = jser::parse_with(bytes, &outer)?;
-    let mut r = DataReader::new(&s.contents);
-    let mut taker = ValueTaker::new(&s, opts);
+    let flat = super::value::tape(&s)?;
+    let mut r = TapeReader::new(flat);
+    let mut taker = ValueTaker::new(flat, opts);
     let mut out = DecodedState::default();
-    let count = read_int(&s, r.read_value()?, "session count")?;
+    let count = read_int(r.read_value()?, "session count")?;
     out.sessions.reserve(count.clamp(0, 1024) as usize);
     for _ in 0..count.max(0) {
-        let creation_time = read_long(&s, r.read_value()?, "creationTime")?;
-        let last_accessed_time = read_long(&s, r.read_value()?, "lastAccessedTime")?;
-        let max_inactive_interval = read_int(&s, r.read_value()?, "maxInactiveInterval")?;
-        let is_new = read_boolean(&s, r.read_value()?, "isNew")?;
-        let is_valid = read_boolean(&s, r.read_value()?, "isValid")?;
-        let this_accessed_time = read_long(&s, r.read_value()?, "thisAccessedTime")?;
-        let version = read_long(&s, r.read_value()?, "version")?;
+        let creation_time = read_long(r.read_value()?, "creationTime")?;
+        let last_accessed_time = read_long(r.read_value()?, "lastAccessedTime")?;
+        let max_inactive_interval = read_int(r.read_value()?, "maxInactiveInterval")?;
+        let is_new = read_boolean(r.read_value()?, "isNew")?;
+        let is_valid = read_boolean(r.read_value()?, "isValid")?;
+        let this_accessed_time = read_long(r.read_value()?, "thisAccessedTime")?;
+        let version = read_long(r.read_value()?, "version")?;
         let has_principal = r.read_bool()?;
         let principal_value = if has_principal { Some(r.read_value()?) } else { None };
         let id_value = r.read_value()?;
-        let id = s.string(id_value).ok_or_else(|| SessionCodecError::Layout("session id is not a string".into()))?;
+        let id = id_value.string().ok_or_else(|| SessionCodecError::Layout("session id is not a string".into()))?;
         let mut rejected = Vec::new();
         // Only an attribute value may be skipped after an aborted write (readObjectData catches
         // WriteAbortedException there alone).
         let mut take = |taker: &mut ValueTaker,
-                        v: &Value,
+                        v: TapeValue<'_>,
                         name: &str,
                         attribute: bool|
          -> Result<Option<JavaValue>, SessionCodecError> {
@@ -262,23 +262,23 @@ pub fn decode_state(bytes: &[u8], opts: &ParseOptions) -> Result<DecodedState, S
         };
         let mut next = r.read_value()?;
         let (mut session_id_note, mut form_request_note) = (None, None);
-        if s.class_name_of(next).as_deref() != Some("java.lang.Integer") {
+        if !next.class_is("java.lang.Integer") {
             session_id_note = take(&mut taker, next, "org.apache.catalina.authenticator.SESSION_ID", false)?;
             form_request_note = take(&mut taker, r.read_value()?, "org.apache.catalina.authenticator.REQUEST", false)?;
             next = r.read_value()?;
         }
-        let n = read_int(&s, next, "attribute count")?;
+        let n = read_int(next, "attribute count")?;
         let mut attributes = Vec::with_capacity(n.clamp(0, 1024) as usize);
         for _ in 0..n.max(0) {
             let name_value = r.read_value()?;
-            let name = s
-                .string(name_value)
+            let name = name_value
+                .string()
                 .ok_or_else(|| SessionCodecError::Layout(format!("attribute name of session {id} is not a string")))?;
             if let Some(v) = take(&mut taker, r.read_value()?, &name, true)? {
                 attributes.push((name, v));
             }
         }
-        let n = read_int(&s, r.read_value()?, "listener count")?;
+        let n = read_int(r.read_value()?, "listener count")?;
         let mut listeners = Vec::with_capacity(n.clamp(0, 1024) as usize);
         for _ in 0..n.max(0) {
             if let Some(v) = take(&mut taker, r.read_value()?, "listener", false)? {

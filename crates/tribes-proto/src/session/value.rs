@@ -4,14 +4,13 @@
 //!
 //! Spec: `java-serialization.md` §7 (reading arbitrary objects), §9 (what Java shares by
 //! identity). Values are never deserialized into Rust types; the few accessors (`as_string`,
-//! `as_i32`, ...) read the model of the JDK wrapper classes only.
+//! `as_i32`, ...) read the JDK wrapper classes only. Everything here reads the parsed tape
+//! ([`jser::tape`]): no tree model is built on the receive path.
 
 use bytes::Bytes;
 use jser::constants::*;
-use jser::{
-    Content, DescKind, Elements, FieldValue, Item, Mutf8, ObjectData, ObjectWriter, ParseErrorKind, ParseOptions, Prim,
-    Stream, Value,
-};
+use jser::flat::Kind;
+use jser::{Extractor, Flat, ObjectWriter, ParseErrorKind, ParseOptions, Prim, Stream, TapeValue};
 
 use super::SessionCodecError;
 
@@ -49,23 +48,38 @@ impl JavaValue {
     pub fn from_stream_with(bytes: impl Into<Bytes>, opts: &ParseOptions) -> Result<JavaValue, SessionCodecError> {
         let bytes = bytes.into();
         let s = jser::parse_with(&bytes, opts)?;
-        let class_name = match s.contents.as_slice() {
-            [Content::Value(v @ (Value::New(_) | Value::Null))] => top_class_name(&s, v),
-            [Content::Value(_)] => {
-                return Err(SessionCodecError::Layout(
-                    "the value stream holds an aborted write (TC_EXCEPTION) or a bare reference".into(),
-                ))
-            }
-            other => {
-                return Err(SessionCodecError::Layout(format!(
-                    "a value stream holds exactly one object, not {} contents",
-                    other.len()
-                )))
+        let class_name = {
+            let flat = tape(&s)?;
+            let mut top = flat.top_level();
+            match (top.next(), top.next()) {
+                (Some(at), None) => {
+                    let v = flat.value(at);
+                    let kind = v.token().kind;
+                    if matches!(kind, Kind::Block | Kind::Reset) {
+                        return Err(SessionCodecError::Layout(
+                            "a value stream holds exactly one object, not 1 contents".into(),
+                        ));
+                    }
+                    if v.is_ref() || v.is_exception() {
+                        return Err(SessionCodecError::Layout(
+                            "the value stream holds an aborted write (TC_EXCEPTION) or a bare reference".into(),
+                        ));
+                    }
+                    if flat.has_exception() {
+                        return Err(SessionCodecError::Layout(
+                            "the value stream holds an aborted write (TC_EXCEPTION)".into(),
+                        ));
+                    }
+                    top_class_name(v)
+                }
+                _ => {
+                    return Err(SessionCodecError::Layout(format!(
+                        "a value stream holds exactly one object, not {} contents",
+                        flat.top_level().count()
+                    )))
+                }
             }
         };
-        if contains_exception(&s) {
-            return Err(SessionCodecError::Layout("the value stream holds an aborted write (TC_EXCEPTION)".into()));
-        }
         Ok(JavaValue { bytes, class_name })
     }
 
@@ -131,18 +145,14 @@ impl JavaValue {
         Ok(jser::parse(&self.bytes)?)
     }
 
-    fn top(&self) -> Option<(Stream, Value)> {
-        let s = jser::parse(&self.bytes).ok()?;
-        let v = s.values().next()?.clone();
-        Some((s, v))
-    }
-
-    fn wrapper_field(&self, class: &str) -> Option<FieldValue> {
+    /// The `value` field of the top object, when it is of `class` (a JDK wrapper).
+    fn wrapper_field(&self, class: &str) -> Option<Prim> {
         if self.class_name != class {
             return None;
         }
-        let (s, v) = self.top()?;
-        s.field(&v, "value").cloned()
+        let s = jser::parse(&self.bytes).ok()?;
+        let v = s.flat()?.values().next()?;
+        v.field("value")?.as_prim()
     }
 
     /// The text of a `java.lang.String` value.
@@ -150,23 +160,33 @@ impl JavaValue {
         if self.class_name != "java.lang.String" {
             return None;
         }
-        let (s, v) = self.top()?;
-        s.string(&v)
+        let s = jser::parse(&self.bytes).ok()?;
+        let text = s.flat()?.values().next()?.string();
+        text
     }
 
     /// The value of a `java.lang.Boolean`.
     pub fn as_bool(&self) -> Option<bool> {
-        self.wrapper_field("java.lang.Boolean")?.as_bool()
+        match self.wrapper_field("java.lang.Boolean")? {
+            Prim::Boolean(b) => Some(b != 0),
+            _ => None,
+        }
     }
 
     /// The value of a `java.lang.Integer`.
     pub fn as_i32(&self) -> Option<i32> {
-        self.wrapper_field("java.lang.Integer")?.as_i32()
+        match self.wrapper_field("java.lang.Integer")? {
+            Prim::Int(v) => Some(v),
+            _ => None,
+        }
     }
 
     /// The value of a `java.lang.Long`.
     pub fn as_i64(&self) -> Option<i64> {
-        self.wrapper_field("java.lang.Long")?.as_i64()
+        match self.wrapper_field("java.lang.Long")? {
+            Prim::Long(v) => Some(v),
+            _ => None,
+        }
     }
 
     /// A display text for `String` and the primitive wrapper classes (`Boolean`, `Byte`,
@@ -190,8 +210,7 @@ impl JavaValue {
         if !wrapper {
             return None;
         }
-        let (s, v) = self.top()?;
-        Some(match s.field(&v, "value")?.as_prim()? {
+        Some(match self.wrapper_field(&self.class_name)? {
             Prim::Boolean(b) => (b != 0).to_string(),
             Prim::Byte(b) => b.to_string(),
             Prim::Char(c) => char::from_u32(u32::from(c)).map_or_else(|| format!("\\u{c:04x}"), String::from),
@@ -204,46 +223,37 @@ impl JavaValue {
     }
 }
 
-/// The class name of a value of `s` as [`JavaValue::class_name`] gives it.
-pub(crate) fn top_class_name(s: &Stream, v: &Value) -> String {
+/// The tape of a stream [`jser::parse_with`] just returned.
+pub(crate) fn tape(s: &Stream) -> Result<&Flat, SessionCodecError> {
+    s.flat().ok_or_else(|| SessionCodecError::Layout("a parsed stream without its tape".into()))
+}
+
+/// The class name of a value as [`JavaValue::class_name`] gives it.
+pub(crate) fn top_class_name(v: TapeValue<'_>) -> String {
     if v.is_null() {
         return NULL_CLASS.into();
     }
-    if let Some(name) = s.class_name_of(v) {
+    if let Some(name) = v.class_name() {
         return name;
     }
-    match s.class_of(v).map(|d| &d.kind) {
-        Some(DescKind::Proxy { interfaces }) => {
-            let names: Vec<String> = interfaces.iter().map(Mutf8::to_string_lossy).collect();
+    match v.class_desc() {
+        Some(d) if d.proxy => {
+            let flat = v.flat();
+            let names: Vec<String> = flat
+                .proxy_interfaces(d)
+                .map(|b| jser::Mutf8::from_bytes(b.to_vec()).map(|m| m.to_string_lossy()).unwrap_or_default())
+                .collect();
             format!("$Proxy({})", names.join(","))
         }
         _ => "?".into(),
     }
 }
 
-fn contains_exception(s: &Stream) -> bool {
-    fn in_contents(c: &[Content]) -> bool {
-        c.iter().any(|c| matches!(c, Content::Value(Value::Exception(_))))
-    }
-    s.items.iter().any(|item| match item {
-        Item::Object(o) => match &o.data {
-            ObjectData::External(c) => in_contents(c),
-            ObjectData::Serial(levels) => levels.iter().any(|l| {
-                l.values.iter().any(|v| matches!(v, FieldValue::Object(Value::Exception(_))))
-                    || l.annotation.as_deref().is_some_and(in_contents)
-            }),
-        },
-        Item::Array(a) => {
-            matches!(&a.elements, Elements::Object(v) if v.iter().any(|v| matches!(v, Value::Exception(_))))
-        }
-        _ => false,
-    })
-}
-
 /// Takes values out of a parsed stream as standalone [`JavaValue`]s, checking each with the
 /// class filter on its own (so a refused value is dropped alone) and bounding the bytes copied.
+/// Reads the stream's tape: no tree is built.
 pub(crate) struct ValueTaker<'a> {
-    pub stream: &'a Stream,
+    extractor: Extractor<'a>,
     pub opts: &'a ParseOptions,
     /// Bytes of standalone streams made so far; bounded by `opts.limits.max_total_bytes`.
     pub copied: usize,
@@ -259,21 +269,22 @@ pub(crate) enum Taken {
 }
 
 impl<'a> ValueTaker<'a> {
-    pub fn new(stream: &'a Stream, opts: &'a ParseOptions) -> Self {
-        ValueTaker { stream, opts, copied: 0 }
+    pub fn new(flat: &'a Flat, opts: &'a ParseOptions) -> Self {
+        ValueTaker { extractor: Extractor::new(flat), opts, copied: 0 }
     }
 
-    pub fn take(&mut self, v: &Value) -> Result<Taken, SessionCodecError> {
+    pub fn take(&mut self, v: TapeValue<'_>) -> Result<Taken, SessionCodecError> {
         if v.is_null() {
             return Ok(Taken::Value(JavaValue::null()));
         }
-        let class_name = top_class_name(self.stream, v);
-        if matches!(v, Value::Exception(_)) {
-            return Ok(Taken::Aborted(class_name));
+        // Named only when refused or aborted: a value taken names its class itself.
+        let class_name = || top_class_name(v);
+        if v.is_exception() {
+            return Ok(Taken::Aborted(class_name()));
         }
-        let bytes = match jser::extract_model(self.stream, v, self.opts.limits.max_depth) {
-            Ok(model) => model.write()?,
-            Err(jser::SpliceError::Exception) => return Ok(Taken::Aborted(class_name)),
+        let bytes = match self.extractor.extract(v, self.opts.limits.max_depth) {
+            Ok(bytes) => bytes,
+            Err(jser::SpliceError::Exception) => return Ok(Taken::Aborted(class_name())),
             Err(e) => return Err(e.into()),
         };
         self.copied += bytes.len();
@@ -287,9 +298,9 @@ impl<'a> ValueTaker<'a> {
             Ok(value) => Ok(Taken::Value(value)),
             Err(SessionCodecError::Parse(e)) => match &e.kind {
                 ParseErrorKind::ClassRejected { class, reason, path } => {
-                    Ok(Taken::Refused(class_name, format!("class {class} {reason} (at {path})")))
+                    Ok(Taken::Refused(class_name(), format!("class {class} {reason} (at {path})")))
                 }
-                _ => Ok(Taken::Refused(class_name, e.to_string())),
+                _ => Ok(Taken::Refused(class_name(), e.to_string())),
             },
             Err(e) => Err(e),
         }
