@@ -153,6 +153,50 @@ async fn a_burst_of_changes_to_one_session_arrives_in_order() {
     b.service.stop().await;
 }
 
+/// Tomcat's request threads call `apply_local` from outside the runtime, several at once: each
+/// thread's changes reach the member in its order, and after the stop a change is refused, not
+/// queued and not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_changes_from_threads_outside_the_runtime_replicate_in_order() {
+    let a = node(7, 10_000, Vec::new(), ManagerConfig::default()).await;
+    let b = node(8, 10, vec![a.member.clone()], ManagerConfig::default()).await;
+    a.events.send(MembershipEvent::Added(b.member.clone())).unwrap();
+    eventually("B's state wait ended", || b.service.manager_stats().received_of(EventType::TransferComplete) == 1)
+        .await;
+    eventually("A knows B", || a.service.manager_stats().received_of(EventType::GetAllSessions) == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let service = &a.service;
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                scope.spawn(move || {
+                    for s in 0..5 {
+                        let id = format!("T{t}S{s}");
+                        service.apply_local(CTX, &id, vec![create(), set("n", "0")]).unwrap();
+                        for i in 1..=50 {
+                            let change = LocalChange::SetAttribute { name: "n".into(), value: JavaValue::integer(i) };
+                            service.apply_local(CTX, &id, vec![change]).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+    });
+    eventually("every session's last value arrived", || {
+        (0..4).all(|t| (0..5).all(|s| attr(&b, &format!("T{t}S{s}"), "n").and_then(|v| v.as_i32()) == Some(50)))
+    })
+    .await;
+    assert_eq!(b.service.manager_stats().received_of(EventType::Delta), 4 * 5 * 51);
+    assert_eq!(b.service.stats().manager.pending_applied, 0, "no DELTA overtook its CREATED");
+    a.service.stop().await;
+    let refused = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| scope.spawn(|| service.apply_local(CTX, "T0S0", vec![set("n", "late")])).join())
+    })
+    .expect("apply_local after the stop does not panic");
+    assert!(matches!(refused, Err(SessionError::Stopped)), "after the stop: {refused:?}");
+    b.service.stop().await;
+}
+
 /// The Java bridge's start waits on `state_settled` as DeltaManager's start waits in
 /// `getAllClusterSessions`: alone, a node settles with "no members"; a node that knows a member
 /// settles once the state arrived, with the sessions in its store; a context added later is asked
