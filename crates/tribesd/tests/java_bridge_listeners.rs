@@ -3,7 +3,9 @@
 //! on a replica with our Manager, in the same order. Stock is the truth: the test compares the two
 //! replicas' event logs line by line (tests/webapp-src `EventLog` and `Bound`, shown by
 //! events.jsp), inside a private network namespace, channelSendOptions 6, for Tomcat 9.0, 10.1
-//! and 11.0.
+//! and 11.0. Then both replicas stop: each fires the same events (sessionDestroyed,
+//! attributeRemoved) for a session it held but never served (`EventLog` also prints to the
+//! console log, which outlives the webapp).
 //!
 //! Without root no namespace can be made: the test then says so and checks nothing.
 
@@ -76,6 +78,45 @@ fn check_line(tomcat: &Tomcat) {
         got.join("\n  ")
     );
     assert_no_severe(&nodes);
+
+    // DeltaManager's stop expires every session it holds, the replicas too, with their listeners
+    // and without telling the cluster: a session made on the origin and never read on a replica
+    // ends there with sessionDestroyed and attributeRemoved when the replica stops.
+    let mut client = SessionClient::new(&ns);
+    let r = client.op(port, APP, "op=set&name=kept&value=K").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = client.session_id().expect("the origin set a session cookie").to_string();
+    for n in [stock, ours] {
+        wait_for(Duration::from_secs(20), || {
+            events(&ns, n).iter().any(|l| l.starts_with(&format!("added {id} kept"))).then_some(())
+        })
+        .unwrap_or_else(|| panic!("Tomcat {version}: {} did not replicate the new session", n.process.name));
+    }
+    let mut nodes = nodes;
+    for n in &mut nodes[1..] {
+        n.process.terminate(Duration::from_secs(60));
+    }
+    let console_events = |n: &TomcatNode| -> Vec<String> {
+        n.process
+            .log()
+            .lines()
+            .filter_map(|l| l.strip_prefix("tribesd-test-event "))
+            .filter(|l| l.contains(&id))
+            .map(str::to_string)
+            .collect()
+    };
+    let (expected, got) = (console_events(&nodes[1]), console_events(&nodes[2]));
+    assert!(
+        expected.iter().any(|l| l.starts_with("destroyed ")),
+        "Tomcat {version}: the stock replica fired no sessionDestroyed at its stop:\n{}",
+        expected.join("\n")
+    );
+    assert_eq!(
+        got, expected,
+        "Tomcat {version}: our replica's events for a session it never read, to its stop (left), differ from \
+         the stock replica's (right)"
+    );
+    eprintln!("Tomcat {version}: at the stop both replicas fired:\n  {}", got.join("\n  "));
 }
 
 #[test]

@@ -16,7 +16,8 @@ import javax.servlet.http.HttpSessionListener;
 
 /**
  * The test webapp's session listeners (registered in web.xml): every event the container fires,
- * one line each, for events.jsp to show. Written in javax form; the test harness compiles a
+ * one line each, for events.jsp to show and on standard output (the console log). Written in
+ * javax form; the test harness compiles a
  * jakarta copy for Tomcat 10.1 and 11.0. Keeps the last 10,000 lines.
  */
 public class EventLog implements HttpSessionListener, HttpSessionAttributeListener, HttpSessionIdListener {
@@ -24,6 +25,8 @@ public class EventLog implements HttpSessionListener, HttpSessionAttributeListen
     private static final ArrayDeque<String> LINES = new ArrayDeque<>();
 
     public static void add(String line) {
+        // Also on the console: the events of a webapp that is stopping cannot be asked for.
+        System.out.println("tribesd-test-event " + line);
         synchronized (LINES) {
             if (LINES.size() >= 10_000) {
                 LINES.removeFirst();

@@ -150,19 +150,64 @@ public class TribesdManager extends ClusterManagerBase {
         setState(LifecycleState.STOPPING);
         // Sessions end here without telling the cluster (DeltaManager's expireSessionsOnShutdown
         // is the node's business).
+        java.util.Set<String> expired = new java.util.HashSet<>();
         for (Session s : findSessions()) {
+            expired.add(s.getIdInternal());
             if (s instanceof TribesdSession) {
                 ((TribesdSession) s).expire(true, false);
             } else {
                 s.expire();
             }
         }
+        expireNodeSessions(expired);
         long handle = ownNode;
         ownNode = 0;
         if (handle != 0) {
             NativeBridge.stop(handle);
         }
         super.stopInternal();
+    }
+
+    /**
+     * DeltaManager's stop expires every session it holds, the replicas too, with their listeners
+     * (sessionDestroyed, attributeRemoved, valueUnbound) and without telling the cluster. The
+     * node's sessions that no request read here are read now for that, each as a copy, when a
+     * listener would get it: the webapp has session or attribute listeners, or a value's class is
+     * a binding listener.
+     */
+    private void expireNodeSessions(java.util.Set<String> expired) {
+        long handle = getNodeHandle();
+        Context context = getContext();
+        if (handle == 0 || context == null) {
+            return;
+        }
+        boolean listeners = has(context.getApplicationLifecycleListeners(), HttpSessionListener.class)
+                || has(context.getApplicationEventListeners(), HttpSessionAttributeListener.class);
+        String[] ids;
+        try {
+            ids = NativeBridge.sessionIds(handle, getName());
+        } catch (RuntimeException e) {
+            log.warn("tribesd: " + getName() + ": cannot list the node's sessions to expire them: " + e.getMessage());
+            return;
+        }
+        for (String id : ids) {
+            if (expired.contains(id)) {
+                continue;
+            }
+            try {
+                byte[] data = NativeBridge.getSession(handle, getName(), id);
+                if (data == null) {
+                    continue;
+                }
+                SessionData d = SessionData.decode(data);
+                if (listeners || anyBindingListener(d.attributes.values())) {
+                    build(d).expire(true, false);
+                }
+            } catch (RuntimeException e) {
+                log.warn("tribesd: " + getName() + ": session " + shortId(id) + " did not expire with its listeners"
+                        + " at the stop: " + e, e);
+            }
+        }
     }
 
     @Override
