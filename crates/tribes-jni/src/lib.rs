@@ -14,6 +14,7 @@
 //! | `byte[] getSession(long handle, String context, String id)` | one stored session ([`session_bytes`]), or null |
 //! | `int sessionState(long handle, String context, String id)` | -1 absent, 0 backup, 1 primary here |
 //! | `String[] sessionIds(long handle, String context)` | the stored ids |
+//! | `int sessionCount(long handle, String context)` | how many sessions are stored |
 //! | `int memberCount(long handle)` | the members the failure detector shows |
 //!
 //! Every entry point runs inside [`run`]: a Rust error or a panic becomes a Java exception with
@@ -287,6 +288,19 @@ pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_sessionIds<'lo
         let context = java_string(env, &context, "the context")?;
         let ids = node::get(handle)?.session_ids(&context);
         string_array(env, &ids)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_tribesd_tomcat_bridge_NativeBridge_sessionCount<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    context: JString<'local>,
+) -> jint {
+    entry(&mut env, "sessionCount", 0, |env| {
+        let context = java_string(env, &context, "the context")?;
+        Ok(jint::try_from(node::get(handle)?.session_count(&context)).unwrap_or(jint::MAX))
     })
 }
 

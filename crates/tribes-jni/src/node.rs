@@ -356,6 +356,11 @@ impl Node {
         self.store.as_ref().and_then(|s| s.session_ids(context)).unwrap_or_default()
     }
 
+    /// How many sessions the store holds for `context` (0 for a context it does not hold).
+    pub fn session_count(&self, context: &str) -> usize {
+        self.store.as_ref().and_then(|s| s.count(context)).unwrap_or(0)
+    }
+
     /// The members the failure detector shows (0 without a cluster).
     pub fn member_count(&self) -> usize {
         self.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |c| c.members().len())

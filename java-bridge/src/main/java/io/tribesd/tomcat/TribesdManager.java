@@ -718,7 +718,7 @@ public class TribesdManager extends ClusterManagerBase {
             return super.getActiveSessions();
         }
         try {
-            return NativeBridge.sessionIds(handle, getName()).length;
+            return NativeBridge.sessionCount(handle, getName());
         } catch (RuntimeException e) {
             return super.getActiveSessions();
         }

@@ -76,6 +76,9 @@ public final class NativeBridge {
     /** The ids of the sessions the node holds for {@code context}. */
     public static native String[] sessionIds(long handle, String context);
 
+    /** How many sessions the node holds for {@code context} (JMX activeSessions). */
+    public static native int sessionCount(long handle, String context);
+
     /**
      * Waits, at most {@code timeoutMs}, for the end of the wait for the session state of
      * {@code context} (DeltaManager's start blocks the same way).
