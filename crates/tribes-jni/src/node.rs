@@ -251,7 +251,8 @@ impl Node {
                 _ = self.stopping.notified() => {}
             }
             tokio::time::timeout(APPLY_TIMEOUT, async {
-                sessions.apply(&batch.context, &batch.session_id, batch.changes).await?;
+                // Room was waited for above (or the node is stopping: the machine refuses).
+                sessions.apply_local(&batch.context, &batch.session_id, batch.changes)?;
                 if sync {
                     // Synchronous channelSendOptions: the request ends once its messages were
                     // acknowledged (or failed), so the next request on any node sees them.

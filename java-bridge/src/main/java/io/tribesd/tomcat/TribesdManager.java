@@ -195,12 +195,8 @@ public class TribesdManager extends ClusterManagerBase {
                 continue;
             }
             try {
-                byte[] data = NativeBridge.getSession(handle, getName(), id);
-                if (data == null) {
-                    continue;
-                }
-                SessionData d = SessionData.decode(data);
-                if (listeners || anyBindingListener(d.attributes.values())) {
+                SessionData d = nodeSession(id);
+                if (d != null && (listeners || anyBindingListener(d.attributes.values()))) {
                     build(d).expire(true, false);
                 }
             } catch (RuntimeException e) {
@@ -448,6 +444,15 @@ public class TribesdManager extends ClusterManagerBase {
      * listeners does not fill the heap with replicas; null when the node no longer holds it.
      */
     private Session snapshot(String id) {
+        SessionData d = nodeSession(id);
+        return d == null ? null : build(d);
+    }
+
+    /**
+     * The session's data as the node holds it now, values not deserialized; null when the node
+     * does not hold it (logged when it could not be read).
+     */
+    private SessionData nodeSession(String id) {
         long handle = getNodeHandle();
         if (handle == 0) {
             return null;
@@ -459,7 +464,7 @@ public class TribesdManager extends ClusterManagerBase {
             log.warn("tribesd: cannot read a session of " + getName() + " from the node: " + e.getMessage());
             return null;
         }
-        return data == null ? null : build(SessionData.decode(data));
+        return data == null ? null : SessionData.decode(data);
     }
 
     private static boolean has(Object[] listeners, Class<?> type) {
